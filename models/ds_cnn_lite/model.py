@@ -1,0 +1,47 @@
+"""The study's answer: a depthwise-separable CNN of about 160 k parameters.
+
+Designed for a Cortex-M4: every channel count is a multiple of 4 (so SIMD
+kernels never need a tail), the only full-resolution layers are a narrow 3x3
+stem and one separable block, the spatial size halves three times while the
+width grows, and the head is a global mean and one dense layer. Every op maps to
+CONV_2D, DEPTHWISE_CONV_2D, MEAN, FULLY_CONNECTED and SOFTMAX once converted
+(batch-norm folds into the convolutions; ReLU fuses into them).
+"""
+from __future__ import annotations
+
+import keras
+from keras import layers, regularizers
+
+INPUT_SHAPE = (32, 32, 3)
+NUM_CLASSES = 10
+L2 = 5e-5
+
+# (pointwise filters, depthwise stride) per separable block.
+BLOCKS = ((48, 1), (96, 2), (96, 1), (160, 2), (160, 1), (224, 2), (224, 1))
+STEM_FILTERS = 32
+
+
+def _separable(x, filters: int, strides: int, name: str):
+    x = layers.DepthwiseConv2D(3, strides=strides, padding="same", use_bias=False,
+                               name=f"{name}_dw")(x)
+    x = layers.BatchNormalization(name=f"{name}_dw_bn")(x)
+    x = layers.ReLU(name=f"{name}_dw_relu")(x)
+    x = layers.Conv2D(filters, 1, use_bias=False, kernel_regularizer=regularizers.l2(L2),
+                      name=f"{name}_pw")(x)
+    x = layers.BatchNormalization(name=f"{name}_pw_bn")(x)
+    return layers.ReLU(name=f"{name}_pw_relu")(x)
+
+
+def build(input_shape: tuple[int, int, int] = INPUT_SHAPE, num_classes: int = NUM_CLASSES,
+          seed: int | None = None) -> keras.Model:
+    inputs = keras.Input(shape=input_shape, name="image")
+    x = layers.Conv2D(STEM_FILTERS, 3, padding="same", use_bias=False,
+                      kernel_regularizer=regularizers.l2(L2), name="stem_conv")(inputs)
+    x = layers.BatchNormalization(name="stem_bn")(x)
+    x = layers.ReLU(name="stem_relu")(x)
+    for index, (filters, strides) in enumerate(BLOCKS, start=1):
+        x = _separable(x, filters, strides, f"block{index}")
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    x = layers.Dropout(0.2, seed=seed, name="drop")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="logits")(x)
+    return keras.Model(inputs, outputs, name="ds_cnn_lite")

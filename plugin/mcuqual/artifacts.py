@@ -1,0 +1,69 @@
+"""Turning a trained float model into the zoo's committed artifacts and card results.
+
+After training: quantize to INT8, evaluate both models on the full test set,
+ask TFLM for its arena, and write `model_int8.tflite` and `results.json`, so a
+later qualification run loads rather than recomputes.
+"""
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import tflite_model
+from .cache import Cache
+from .dataset import Cifar10
+from .evaluation import evaluate_int8
+from .macs import model_macs
+from .quantize import CALIBRATION_IMAGES, calibration_images, convert
+from .reference import tflm_arena
+from .training import float_inputs
+from .zoo import ZooModel
+
+
+def finalize(model: ZooModel, dataset: Cifar10, cache: Cache, *, epochs: int,
+             training_seconds: float, trained_on: str | None = None,
+             output_dir: Path | None = None) -> dict[str, Any]:
+    import keras
+    import tensorflow as tf
+
+    output_dir = Path(output_dir or model.folder)
+    net = keras.models.load_model(output_dir / "model.keras", compile=False)
+    probs = net.predict(float_inputs(dataset.test.images), batch_size=500, verbose=0)
+    float_top1 = float((probs.argmax(axis=1) == dataset.test.labels).mean())
+    flatbuffer = convert(net, calibration_images(dataset))
+    (output_dir / "model_int8.tflite").write_bytes(flatbuffer)
+    summary = tflite_model.read(flatbuffer, model.name)
+    int8 = evaluate_int8(flatbuffer, dataset.test, cache, model.name)
+    arena = tflm_arena(flatbuffer, tflite_model.quantize_images(dataset.test.images[:1],
+                                                                summary.input)[0], model.name)
+    results = {
+        "model": model.name,
+        "params": int(net.count_params()),
+        "trainable_params": int(sum(int(np.prod(w.shape)) for w in net.trainable_weights)),
+        "macs": model_macs(net),
+        "float_top1": round(float_top1, 4),
+        "int8_top1": round(int8.top1, 4),
+        "ptq_drop_points": round(100 * (float_top1 - int8.top1), 2),
+        "test_images": int8.images,
+        "tflite_bytes": summary.file_bytes,
+        "constant_bytes": summary.constant_bytes,
+        "tflm_arena_bytes": arena.total_bytes,
+        "operators": sorted(set(summary.operators)),
+        "quantization": f"post-training full-integer INT8, {CALIBRATION_IMAGES} class-balanced "
+                        "training images for calibration",
+        "epochs": epochs,
+        "seed": model.recipe.seed,
+        "training_seconds": round(training_seconds, 1),
+        "trained_on": trained_on or f"{platform.node()} ({platform.machine()}, CPU)",
+        "dataset_fingerprint": dataset.fingerprint,
+        "dataset_test_md5": dataset.file_md5.get("test_batch.bin", dataset.file_md5.get("test_batch")),
+        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    (output_dir / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    return results

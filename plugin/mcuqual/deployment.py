@@ -1,0 +1,190 @@
+"""The figures of one model on one board through one probe, computed once and shared.
+
+Every requirement test of a (model, board, probe) triple asks this object for
+its figure; costly steps (quantization, the 10,000-image reference run) run at
+most once, and a failed step is remembered so each dependent test reports the
+same clear error instead of retrying it.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+import numpy as np
+
+from . import tflite_model
+from .boards import Board
+from .cache import Cache, content_hash
+from .dataset import Cifar10, DatasetError, download_with_keras, load_cifar10, resolve_directory
+from .errors import McuqualError, NotMeasurableError
+from .evaluation import Int8Evaluation, evaluate_int8
+from .measurements import Evidence, Measurement
+from .probes import ProbeChoice
+from .quantize import quantize_cached
+from .reference import ArenaFigure, tflm_arena
+from .zoo import ZooModel
+
+T = TypeVar("T")
+
+
+class DatasetSource:
+    """Loads CIFAR-10 once, on first use, and remembers a failure."""
+
+    def __init__(self, option: str | None, repo_root: Path, allow_download: bool,
+                 verify_checksums: bool) -> None:
+        self.option, self.repo_root = option, repo_root
+        self.allow_download, self.verify_checksums = allow_download, verify_checksums
+        self._memo = _Memo()
+
+    def get(self) -> Cifar10:
+        return self._memo.get("dataset", self._load)
+
+    def _load(self) -> Cifar10:
+        directory, looked = resolve_directory(self.option, self.repo_root)
+        if directory is None:
+            if not self.allow_download:
+                raise DatasetError(
+                    "CIFAR-10 not found; looked in " + ", ".join(str(p) for p in looked) +
+                    ". Pass --dataset-dir PATH (or set MCUQUAL_DATASET_DIR), or --allow-download.")
+            directory = download_with_keras()
+        return load_cifar10(directory, verify_checksums=self.verify_checksums)
+
+
+class _Memo:
+    def __init__(self) -> None:
+        self._values: dict[str, Any] = {}
+        self._errors: dict[str, McuqualError] = {}
+
+    def get(self, key: str, compute: Callable[[], T]) -> T:
+        if key in self._errors:
+            raise self._errors[key]
+        if key not in self._values:
+            try:
+                self._values[key] = compute()
+            except McuqualError as exc:
+                self._errors[key] = exc
+                raise
+        return self._values[key]
+
+
+@dataclass
+class Step:
+    name: str
+    seconds: float
+    detail: str = ""
+
+
+@dataclass
+class Deployment:
+    model: ZooModel
+    board: Board
+    probe: ProbeChoice
+    data: DatasetSource
+    cache: Cache
+    before_load: Callable[[ZooModel], None] | None = None
+    steps: list[Step] = field(default_factory=list)
+    _memo: _Memo = field(default_factory=_Memo)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.board.name, self.model.name, self.probe.unique_id)
+
+    def _timed(self, name: str, compute: Callable[[], T], detail: Callable[[T], str] | None = None) -> T:
+        def run() -> T:
+            start = time.monotonic()
+            value = compute()
+            self.steps.append(Step(name, time.monotonic() - start, detail(value) if detail else ""))
+            return value
+        return self._memo.get(name, run)
+
+    # --- the pipeline: model -> quantized -> reference -------------------------------
+    def flatbuffer(self) -> bytes:
+        def load() -> bytes:
+            if self.before_load is not None:
+                self.before_load(self.model)
+            self.model.require_trained()
+            if self.model.tflite_path.is_file():
+                return self.model.tflite_path.read_bytes()
+            flatbuffer, _ = quantize_cached(self.model.keras_path, self.data.get(), self.cache)
+            return flatbuffer
+        return self._timed("quantize", load, lambda b: f"{len(b)} B INT8 .tflite")
+
+    def tflite_origin(self) -> str:
+        return ("committed artifact " + self.model.tflite_path.name if self.model.tflite_path.is_file()
+                else "quantized from " + self.model.keras_path.name)
+
+    def summary(self) -> tflite_model.TfliteSummary:
+        return self._memo.get("summary", lambda: tflite_model.read(self.flatbuffer(), self.model.name))
+
+    def model_hash(self) -> str:
+        return content_hash(self.flatbuffer())
+
+    def evaluation(self) -> Int8Evaluation:
+        return self._timed(
+            "reference", lambda: evaluate_int8(self.flatbuffer(), self.data.get().test, self.cache,
+                                               self.model.name),
+            lambda e: f"{e.images} images, top-1 {e.top1:.4f}" + (" (cached)" if e.from_cache else ""))
+
+    def arena(self) -> ArenaFigure:
+        def compute() -> ArenaFigure:
+            zero_image = np.full(self.summary().input.shape[1:], self.summary().input.zero_point,
+                                 dtype=np.int8)
+            return tflm_arena(self.flatbuffer(), zero_image, self.model.name)
+        return self._timed("tflm_arena", compute, lambda a: f"{a.total_bytes} B")
+
+    # --- figures ------------------------------------------------------------------
+    def measure(self, metric: str) -> Measurement:
+        producer = getattr(self, f"_measure_{metric}", None)
+        if producer is None:
+            raise NotMeasurableError(f"no producer for metric {metric!r} in this version of mcuqual")
+        return producer()
+
+    def _measure_top1(self) -> Measurement:
+        result = self.evaluation()
+        per_class = (result.confusion().diagonal() / np.maximum(1, result.confusion().sum(1)))
+        return Measurement(
+            "top1", result.top1, "fraction", Evidence.HOST,
+            "INT8 model on the tflite_micro reference interpreter (TFLM reference kernels) on the "
+            "host, CIFAR-10 test set", samples=result.images,
+            details={"correct": int((result.predictions == result.labels).sum()),
+                     "per_class_top1": [round(float(v), 4) for v in per_class],
+                     "on_target_images": 0})
+
+    def _measure_weights_bytes(self) -> Measurement:
+        summary = self.summary()
+        return Measurement(
+            "weights_bytes", float(summary.constant_bytes), "B", Evidence.HOST,
+            "bytes of the constant tensors (weights, biases) in the INT8 .tflite; the firmware "
+            "ELF's own figure replaces this once firmware is built",
+            details={"constant_tensors": summary.constant_tensors,
+                     "tflite_file_bytes": summary.file_bytes,
+                     "board_flash_bytes": self.board.flash_bytes,
+                     "fits_flash": summary.constant_bytes < self.board.flash_bytes})
+
+    def _measure_arena_bytes(self) -> Measurement:
+        arena = self.arena()
+        return Measurement(
+            "arena_bytes", float(arena.total_bytes), "B", Evidence.HOST,
+            "TFLM arena total reported by tflite_micro's print_allocations() (RecordingMicroAllocator) "
+            "on the host; the firmware's static arena replaces this once firmware is built",
+            details={"tflm_arena_bytes": arena.total_bytes, "board_ram_bytes": self.board.ram_bytes,
+                     "tflm_report": arena.report.strip().splitlines()})
+
+    def _not_on_target(self, what: str) -> NotMeasurableError:
+        if self.probe.is_virtual:
+            where = (f"probe '{self.probe.unique_id}' is the virtual board, which this version of "
+                     "mcuqual does not yet build firmware for or emulate")
+        else:
+            where = (f"probe '{self.probe.unique_id}' is connected, but this version of mcuqual "
+                     "does not yet build or flash firmware")
+        return NotMeasurableError(f"{what}; {where}. No figure is reported rather than an estimate.")
+
+    def _measure_latency_ms(self) -> Measurement:
+        raise self._not_on_target("latency needs the DWT cycle count of the firmware running on "
+                                  f"the {self.board.mcu} at {self.board.clock_hz / 1e6:g} MHz")
+
+    def _measure_energy_mj(self) -> Measurement:
+        raise self._not_on_target("energy needs the inference window on the target (cycles for "
+                                  "the modelled figure, a power monitor for a measured one)")

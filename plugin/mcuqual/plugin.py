@@ -1,0 +1,247 @@
+"""The pytest plugin: options, the qualification_case fixture, reporting hooks.
+
+A thin layer over `session`/`deployment`, in the manner of pytest-benchmark:
+everything that computes a figure works without pytest.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from .errors import ConfigError, McuqualError, NotMeasurableError
+from .measurements import Evidence, format_value
+from .paths import find_repo_root
+from .report import error_lines, matrix_lines, write_allure_extras, write_qualification_json
+from .session import QualificationSession, Settings, parse_samples
+from .verdicts import Verdict, error, judge, not_measurable
+
+SESSION_KEY = pytest.StashKey["QualificationSession | None"]()
+_CASE_KEY = pytest.StashKey["QualificationCase"]()
+CASE_FIXTURE = "qualification_case"
+DEFAULT_BOARD = "stm32l4r9"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("mcuqual", "microcontroller deployment qualification (mcuqual)")
+    group.addoption("--board", action="append", default=None, metavar="NAME",
+                    help=f"board profile to qualify on (repeatable; default {DEFAULT_BOARD})")
+    group.addoption("--probe", default="virtual", metavar="virtual|auto|UID",
+                    help="virtual board (default), the one connected probe, or a pyOCD unique id")
+    group.addoption("--model", action="append", default=None, metavar="NAME",
+                    help="model of the zoo to qualify (repeatable; default: every model)")
+    group.addoption("--samples", default="100", metavar="N|all",
+                    help="test images to run on the target (default 100); top-1 always covers "
+                         "all 10,000 test images through the host reference")
+    group.addoption("--train", action="store_true", default=False,
+                    help="retrain the selected models from their recipes before qualifying")
+    group.addoption("--requirements", default=None, metavar="PATH",
+                    help="requirements TOML (default: qualification/requirements.toml)")
+    group.addoption("--evidence", default="host", metavar="LEVEL",
+                    help="weakest evidence a passing figure may have: host (default), modelled, "
+                         "emulated or measured")
+    group.addoption("--dataset-dir", default=None, metavar="PATH",
+                    help="CIFAR-10 folder (binary or Python format); also MCUQUAL_DATASET_DIR")
+    group.addoption("--allow-download", action="store_true", default=False,
+                    help="download CIFAR-10 with Keras if it is not found")
+    group.addoption("--no-verify-dataset", action="store_true", default=False,
+                    help="accept dataset files whose MD5 differs from the official release")
+    parser.addini("mcuqual_models_dir", "model zoo folder", default="models")
+    parser.addini("mcuqual_boards_dir", "board profiles folder", default="qualification/boards")
+    parser.addini("mcuqual_requirements", "requirements file",
+                  default="qualification/requirements.toml")
+    parser.addini("mcuqual_reports_dir", "where results are written", default="reports")
+
+
+def _settings(config: pytest.Config) -> Settings:
+    root = Path(config.rootpath)
+    def ini_path(name: str) -> Path:
+        return (root / config.getini(name)).resolve()
+    requirements = config.getoption("requirements")
+    try:
+        evidence = Evidence.parse(config.getoption("evidence"))
+    except ValueError as exc:
+        raise ConfigError(f"--evidence: {exc}") from None
+    return Settings(
+        repo_root=find_repo_root(root), models_dir=ini_path("mcuqual_models_dir"),
+        boards_dir=ini_path("mcuqual_boards_dir"),
+        requirements_path=Path(requirements).resolve() if requirements
+        else ini_path("mcuqual_requirements"),
+        reports_dir=ini_path("mcuqual_reports_dir"),
+        board_names=config.getoption("board") or [DEFAULT_BOARD],
+        probe=config.getoption("probe"), model_names=config.getoption("model"),
+        samples=parse_samples(config.getoption("samples")), train=config.getoption("train"),
+        evidence=evidence, dataset_dir=config.getoption("dataset_dir"),
+        allow_download=config.getoption("allow_download"),
+        verify_dataset=not config.getoption("no_verify_dataset"))
+
+
+def _explicit_options(config: pytest.Config) -> bool:
+    return any(config.getoption(name) for name in ("board", "model", "requirements", "train"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[SESSION_KEY] = None
+    try:
+        settings = _settings(config)
+        if not settings.boards_dir.is_dir() and not _explicit_options(config):
+            return  # not a qualification project: stay out of the way
+        session = QualificationSession.build(settings)
+    except ConfigError as exc:
+        raise pytest.UsageError(f"mcuqual: {exc}") from None
+    capman = config.pluginmanager.getplugin("capturemanager")
+    if capman is not None:
+        session.live_output = capman.global_and_fixture_disabled
+    config.stash[SESSION_KEY] = session
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if CASE_FIXTURE not in metafunc.fixturenames:
+        return
+    session = metafunc.config.stash.get(SESSION_KEY, None)
+    if session is None:
+        raise pytest.UsageError("mcuqual: qualification tests found, but no board profiles "
+                                f"({metafunc.config.getini('mcuqual_boards_dir')}) here.")
+    params, ids = [], []
+    for board in session.boards:
+        for model in session.models:
+            for requirement in session.requirements:
+                params.append((board.name, model.name, requirement.id))
+                ids.append(f"{board.name}-{model.name}-{requirement.id}")
+    metafunc.parametrize(CASE_FIXTURE, params, ids=ids, indirect=True)
+
+
+@dataclass
+class QualificationCase:
+    """One requirement x model x board: measures, judges and records."""
+
+    session: QualificationSession
+    board_name: str
+    model_name: str
+    requirement_id: str
+    verdict: Verdict | None = None
+
+    def __repr__(self) -> str:
+        return f"<{self.requirement_id} {self.model_name} on {self.board_name}>"
+
+    def __post_init__(self) -> None:
+        self.board = next(b for b in self.session.boards if b.name == self.board_name)
+        self.model = next(m for m in self.session.models if m.name == self.model_name)
+        self.requirement = next(r for r in self.session.requirements if r.id == self.requirement_id)
+        self.deployment = self.session.deployment(self.board, self.model)
+
+    def judge(self) -> Verdict:
+        try:
+            with self.session.live_output():
+                measurement = self.deployment.measure(self.requirement.metric)
+        except NotMeasurableError as exc:
+            self.verdict = not_measurable(self.requirement, str(exc))
+        else:
+            self.verdict = judge(self.requirement, measurement, self.session.settings.evidence)
+        self.session.record(self.deployment, self.verdict)
+        _allure_verdict(self)
+        return self.verdict
+
+    def record_error(self, exc: BaseException) -> None:
+        self.verdict = error(self.requirement, f"{type(exc).__name__}: {exc}")
+        self.session.record(self.deployment, self.verdict)
+
+
+def _allure():
+    try:
+        import allure
+        return allure
+    except ImportError:  # allure-pytest is a dependency, but reporting must never break a run
+        return None
+
+
+def _allure_labels(case: QualificationCase) -> None:
+    allure = _allure()
+    if allure is None:
+        return
+    req = case.requirement
+    allure.dynamic.epic(f"{case.board.name} ({case.board.title}, {case.board.mcu})")
+    allure.dynamic.feature(f"{req.id} {req.title}")
+    allure.dynamic.story(case.model.name)
+    allure.dynamic.title(f"{req.id} · {case.model.name} on {case.board.name}")
+    allure.dynamic.severity(allure.severity_level.CRITICAL)
+    allure.dynamic.label("requirement", req.id)
+    allure.dynamic.parameter("board", case.board.name)
+    allure.dynamic.parameter("model", case.model.name)
+    allure.dynamic.parameter("probe", case.deployment.probe.unique_id)
+    allure.dynamic.parameter("threshold", req.describe_threshold())
+    allure.dynamic.description(f"{req.title}. Requirement: {req.describe_threshold()}. "
+                               f"Source: {req.source}.")
+
+
+def _allure_verdict(case: QualificationCase) -> None:
+    allure = _allure()
+    verdict = case.verdict
+    if allure is None or verdict is None:
+        return
+    req = case.requirement
+    if verdict.measurement is not None:
+        shown = format_value(verdict.measurement.value, verdict.measurement.unit)
+        relation = "meets" if verdict.passed else "fails"
+        allure.dynamic.title(f"{req.id} · {case.model.name} on {case.board.name}: {shown} "
+                             f"({verdict.measurement.evidence.label}) {relation} "
+                             f"{req.describe_threshold()}")
+    else:
+        allure.dynamic.title(f"{req.id} · {case.model.name} on {case.board.name}: "
+                             f"{verdict.status.value}")
+    allure.attach(json.dumps(verdict.as_record(), indent=1, default=str), name="measurement",
+                  attachment_type=allure.attachment_type.JSON)
+
+
+@pytest.fixture
+def qualification_case(request: pytest.FixtureRequest) -> QualificationCase:
+    """The requirement x model x board under test (parametrized from the files)."""
+    session = request.config.stash[SESSION_KEY]
+    board, model, requirement = request.param
+    case = QualificationCase(session, board, model, requirement)
+    request.node.stash[_CASE_KEY] = case
+    _allure_labels(case)
+    return case
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    outcome = yield
+    report = outcome.get_result()
+    if call.when != "call" or call.excinfo is None:
+        return
+    case = item.stash.get(_CASE_KEY, None)
+    exc = call.excinfo.value
+    if case is not None and case.verdict is None:
+        case.record_error(exc)
+    if isinstance(exc, McuqualError):
+        # a user-facing error: the message says what to do; a traceback would bury it
+        report.longrepr = f"{type(exc).__name__}: {exc}"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    qual = session.config.stash.get(SESSION_KEY, None)
+    if qual is None or not qual.records:
+        return
+    path = write_qualification_json(qual.settings.reports_dir / "latest" / "qualification.json", qual)
+    qual.results_path = path
+    alluredir = getattr(session.config.option, "allure_report_dir", None)
+    if alluredir:
+        write_allure_extras(Path(alluredir), qual)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    qual = config.stash.get(SESSION_KEY, None)
+    if qual is None or not qual.records:
+        return
+    probes = ", ".join(f"{b} via {p.unique_id}" for b, p in qual.probes.items())
+    terminalreporter.write_sep("=", f"mcuqual qualification ({probes})")
+    for line in matrix_lines(qual):
+        terminalreporter.write_line(line)
+    for line in error_lines(qual):
+        terminalreporter.write_line(line, red=True)
+    if qual.results_path:
+        terminalreporter.write_line(f"results: {qual.results_path}")

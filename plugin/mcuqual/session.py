@@ -1,0 +1,128 @@
+"""The state of one qualification run: what is qualified, and every verdict so far.
+
+Knows nothing of pytest; the plugin builds it from options and feeds it verdicts.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ContextManager
+
+from .boards import Board, select_boards
+from .cache import Cache
+from .deployment import DatasetSource, Deployment
+from .errors import ConfigError, McuqualError
+from .measurements import Evidence
+from .probes import ProbeChoice, choose_probe
+from .requirements import Requirement, load_requirements
+from .verdicts import Verdict
+from .zoo import ZooModel, select
+
+ALL = "all"
+
+
+def parse_samples(text: str) -> int | None:
+    """`--samples N|all`: None means all 10,000 test images."""
+    if text == ALL:
+        return None
+    try:
+        count = int(text)
+    except ValueError:
+        raise ConfigError(f"--samples must be a positive number or 'all', not {text!r}.") from None
+    if count < 1:
+        raise ConfigError(f"--samples must be a positive number or 'all', not {text!r}.")
+    return count
+
+
+@dataclass
+class Settings:
+    repo_root: Path
+    models_dir: Path
+    boards_dir: Path
+    requirements_path: Path
+    reports_dir: Path
+    board_names: list[str]
+    probe: str
+    model_names: list[str] | None
+    samples: int | None
+    train: bool
+    evidence: Evidence
+    dataset_dir: str | None
+    allow_download: bool
+    verify_dataset: bool
+
+
+@dataclass
+class Record:
+    deployment: Deployment
+    verdict: Verdict
+
+    def as_dict(self) -> dict[str, Any]:
+        d = self.deployment
+        record = {"board": d.board.name, "model": d.model.name, "probe": d.probe.unique_id}
+        record.update(self.verdict.as_record())
+        return record
+
+
+@dataclass
+class QualificationSession:
+    settings: Settings
+    boards: list[Board]
+    models: list[ZooModel]
+    requirements: list[Requirement]
+    probes: dict[str, ProbeChoice]
+    cache: Cache
+    data: DatasetSource
+    records: list[Record] = field(default_factory=list)
+    deployments: dict[tuple[str, str], Deployment] = field(default_factory=dict)
+    live_output: Callable[[], ContextManager[Any]] = contextlib.nullcontext
+    results_path: Path | None = None
+    _trained: set[str] = field(default_factory=set)
+
+    @classmethod
+    def build(cls, settings: Settings) -> "QualificationSession":
+        """Validate everything that can be checked without heavy work; ConfigError otherwise."""
+        boards = select_boards(settings.boards_dir, settings.board_names)
+        models = select(settings.models_dir, settings.model_names)
+        if not models:
+            raise ConfigError(f"no models found in {settings.models_dir}.")
+        requirements = load_requirements(settings.requirements_path)
+        probes = {board.name: choose_probe(settings.probe, board.name) for board in boards}
+        data = DatasetSource(settings.dataset_dir, settings.repo_root, settings.allow_download,
+                             settings.verify_dataset)
+        return cls(settings, boards, models, requirements, probes,
+                   Cache.default(settings.repo_root), data)
+
+    def deployment(self, board: Board, model: ZooModel) -> Deployment:
+        key = (board.name, model.name)
+        if key not in self.deployments:
+            self.deployments[key] = Deployment(model, board, self.probes[board.name], self.data,
+                                               self.cache, before_load=self._maybe_train)
+        return self.deployments[key]
+
+    def _maybe_train(self, model: ZooModel) -> None:
+        if not self.settings.train or model.name in self._trained:
+            return
+        from . import artifacts, training
+
+        self._trained.add(model.name)
+        data = self.data.get()
+        with self.live_output():
+            outcome = training.train(model, data, verbose=1)
+            artifacts.finalize(model, data, self.cache, epochs=outcome.epochs_total,
+                               training_seconds=sum(outcome.history.get("epoch_seconds", [])))
+
+    def record(self, deployment: Deployment, verdict: Verdict) -> None:
+        self.records.append(Record(deployment, verdict))
+
+    def requirements_hash(self) -> str:
+        return hashlib.sha256(self.settings.requirements_path.read_bytes()).hexdigest()[:16]
+
+
+def model_hash_or_reason(deployment: Deployment) -> str:
+    try:
+        return deployment.model_hash()
+    except McuqualError as exc:
+        return f"unavailable ({type(exc).__name__})"

@@ -1,0 +1,13 @@
+"""Defaults for runs of the qualification suite."""
+from pathlib import Path
+
+import pytest
+
+REPORTS = Path(__file__).resolve().parent.parent / "reports"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    # The Allure results are the deployment report: write them unless told elsewhere.
+    if hasattr(config.option, "allure_report_dir") and not config.option.allure_report_dir:
+        config.option.allure_report_dir = str(REPORTS / "allure-results")

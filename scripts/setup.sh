@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Set up mcuqual on a fresh machine: a virtual environment in .venv with the
+# project installed (editable). Safe to run again; it only adds what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pick_python() {
+    for candidate in python3.11 python3.12 python3.10 python3; do
+        if command -v "$candidate" >/dev/null 2>&1 &&
+           "$candidate" -c 'import sys; sys.exit(not ((3, 10) <= sys.version_info[:2] <= (3, 12)))'; then
+            echo "$candidate"; return 0
+        fi
+    done
+    echo "mcuqual needs Python 3.10-3.12 (TensorFlow and tflite-micro wheels)" >&2
+    return 1
+}
+
+if [ ! -x .venv/bin/python ]; then
+    python=$(pick_python)
+    echo "[setup] creating .venv with $($python --version)"
+    "$python" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+echo "[setup] installing mcuqual and its dependencies into .venv"
+.venv/bin/python -m pip install --quiet -e .
+echo "[setup] done: .venv/bin/pytest qualification --board=stm32l4r9"

@@ -1,0 +1,69 @@
+"""Shared fixtures for the project's own tests: the real dataset and a tiny model."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mcuqual.dataset import load_cifar10, resolve_directory
+
+REPO = Path(__file__).resolve().parent.parent
+pytest_plugins = ["pytester"]
+
+
+@pytest.fixture(scope="session")
+def cifar_dir() -> Path:
+    directory, looked = resolve_directory(None, REPO)
+    if directory is None:
+        pytest.fail("these tests read the real CIFAR-10: set MCUQUAL_DATASET_DIR; looked in "
+                    + ", ".join(map(str, looked)), pytrace=False)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def cifar(cifar_dir):
+    return load_cifar10(cifar_dir)
+
+
+def build_tiny_model(seed: int = 7):
+    """A three-layer CNN small enough to train and quantize in seconds."""
+    import keras
+    from keras import layers
+
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((32, 32, 3))
+    x = layers.Conv2D(8, 3, strides=2, padding="same", activation="relu", name="conv")(inputs)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    outputs = layers.Dense(10, activation="softmax", name="logits")(x)
+    return keras.Model(inputs, outputs, name="tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_keras_path(tmp_path_factory, cifar) -> Path:
+    """The tiny model, trained for one short epoch so its biases are not all zero."""
+    import keras
+
+    model = build_tiny_model()
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
+    images = cifar.train.images[:2048].astype(np.float32) / 255.0
+    model.fit(images, cifar.train.labels[:2048].astype(np.int64), epochs=1, batch_size=128,
+              verbose=0)
+    path = tmp_path_factory.mktemp("tiny") / "model.keras"
+    model.save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_tflite(tiny_keras_path, cifar) -> bytes:
+    import keras
+
+    from mcuqual.quantize import calibration_images, convert
+
+    model = keras.models.load_model(tiny_keras_path, compile=False)
+    return convert(model, calibration_images(cifar, count=100))
+
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("MCUQUAL_PROGRESS", "off")

@@ -1,0 +1,46 @@
+"""Option validation: a bad option ends the run at once with one clear line."""
+from __future__ import annotations
+
+import pytest
+
+from project import add_model, make_project
+
+
+@pytest.fixture
+def project(pytester):
+    make_project(pytester.path)
+    add_model(pytester.path, "tiny", None)
+    return pytester
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--board=nucleo"], "mcuqual: unknown board nucleo; valid: stm32l4r9"),
+    (["--model=giant"], "mcuqual: unknown model giant; valid: tiny"),
+    (["--samples=0"], "--samples must be a positive number or 'all'"),
+    (["--samples=many"], "--samples must be a positive number or 'all'"),
+    (["--evidence=rumour"], "unknown evidence level 'rumour'"),
+    (["--probe=auto"], "--probe auto needs exactly one connected debug probe; connected: none"),
+    (["--probe=0669FF3733"], "no debug probe with unique id '0669FF3733'"),
+    (["--requirements=absent.toml"], "requirements file"),
+])
+def test_bad_options_are_usage_errors(project, args, message):
+    result = project.runpytest_subprocess("qualification", "--collect-only", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert message in result.stderr.str()
+    assert "Traceback" not in result.stderr.str()
+
+
+def test_good_options_parametrize_board_model_and_requirement(project):
+    result = project.runpytest_subprocess("qualification", "--collect-only", "-q",
+                                          "--board=stm32l4r9", "--model=tiny", "--samples=all",
+                                          "--evidence=emulated")
+    assert result.ret == pytest.ExitCode.OK
+    ids = [line for line in result.outlines if "test_requirement[" in line]
+    assert len(ids) == 5
+    assert any("stm32l4r9-tiny-REQ-LATENCY" in line for line in ids)
+
+
+def test_plugin_stays_out_of_unrelated_projects(pytester):
+    pytester.makepyfile("def test_plain():\n    assert 1 + 1 == 2\n")
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(passed=1)

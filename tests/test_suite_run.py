@@ -1,0 +1,120 @@
+"""The whole suite through pytest, on a tiny model built in the test and the real test set."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from project import add_model, make_project
+
+
+@pytest.fixture
+def run_suite(pytester, cifar_dir):
+    make_project(pytester.path)
+
+    def run(*args):
+        result = pytester.runpytest_subprocess("qualification", f"--dataset-dir={cifar_dir}",
+                                               "-p", "no:cacheprovider", *args, timeout=900)
+        document = pytester.path / "reports" / "latest" / "qualification.json"
+        return result, json.loads(document.read_text()) if document.is_file() else None
+    return run
+
+
+def _independent_top1(keras_path, cifar) -> float:
+    """Top-1 of the same model through TensorFlow Lite (not tflite_micro), for cross-checking."""
+    import keras
+    import tensorflow as tf
+
+    from mcuqual.capture import captured_fds
+    from mcuqual.quantize import calibration_images, convert
+
+    flatbuffer = convert(keras.models.load_model(keras_path, compile=False),
+                         calibration_images(cifar))
+    interpreter = tf.lite.Interpreter(model_content=flatbuffer)
+    interpreter.allocate_tensors()
+    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    scale, zero = inp["quantization"]
+    q = np.clip(np.round(cifar.test.images / 255.0 / scale) + zero, -128, 127).astype(np.int8)
+    predictions = []
+    with captured_fds(2):
+        for image in q:
+            interpreter.set_tensor(inp["index"], image[None])
+            interpreter.invoke()
+            predictions.append(int(interpreter.get_tensor(out["index"]).argmax()))
+    return float((np.array(predictions) == cifar.test.labels).mean())
+
+
+def test_suite_reports_host_figures_and_fails_what_it_cannot_measure(
+        run_suite, pytester, tiny_keras_path, cifar):
+    add_model(pytester.path, "tiny", tiny_keras_path)
+    result, doc = run_suite()
+    # the tiny model fails accuracy; latency and energy cannot be measured yet
+    result.assert_outcomes(passed=2, failed=3)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    records = {r["requirement"]: r for r in doc["results"]}
+    assert set(records) == {"REQ-ACC", "REQ-WEIGHTS", "REQ-ARENA", "REQ-LATENCY", "REQ-ENERGY"}
+
+    acc = records["REQ-ACC"]
+    assert acc["evidence"] == "host" and acc["samples"] == 10_000 and acc["verdict"] == "not met"
+    assert acc["value"] == pytest.approx(_independent_top1(tiny_keras_path, cifar), abs=0.003)
+
+    weights = records["REQ-WEIGHTS"]
+    assert weights["evidence"] == "host" and weights["verdict"] == "pass"
+    assert 3 * 3 * 3 * 8 + 8 * 10 + 4 * 18 <= weights["value"] < 4096
+
+    arena = records["REQ-ARENA"]
+    assert arena["evidence"] == "host" and arena["verdict"] == "pass"
+    assert arena["value"] >= 16 * 16 * 8
+
+    for req in ("REQ-LATENCY", "REQ-ENERGY"):
+        assert records[req]["verdict"] == "not measurable" and records[req]["value"] is None
+    assert "NOT MEASURABLE WITH THIS PROBE" in result.stdout.str()
+
+    # the terminal matrix and the Allure extras
+    assert any(line.startswith("stm32l4r9  tiny") for line in result.outlines)
+    allure = pytester.path / "reports" / "allure-results"
+    env = (allure / "environment.properties").read_text()
+    assert "dataset_fingerprint=" in env and "model.tiny.tflite_sha256=" in env
+    categories = json.loads((allure / "categories.json").read_text())
+    assert {"Requirement not met", "Not measurable with this probe"} <= {c["name"] for c in categories}
+    labelled = [json.loads(p.read_text()) for p in allure.glob("*-result.json")]
+    labels = {(l["name"], l["value"]) for r in labelled for l in r["labels"]}
+    assert ("story", "tiny") in labels and ("feature", "REQ-ACC Top-1 accuracy of the INT8 model on "
+                                                       "the CIFAR-10 test set") in labels
+
+
+def test_untrained_model_is_reported_not_dropped(run_suite, pytester, tiny_keras_path):
+    add_model(pytester.path, "tiny", tiny_keras_path)
+    add_model(pytester.path, "untrained", None)
+    result, doc = run_suite("--evidence=measured")
+    untrained = [r for r in doc["results"] if r["model"] == "untrained"]
+    assert len(untrained) == 5
+    assert {r["verdict"] for r in untrained if r["metric"] in ("top1", "weights_bytes")} == {"error"}
+    assert "has no trained artifacts" in result.stdout.str()
+    # with --evidence=measured, host figures can no longer pass
+    tiny = {r["requirement"]: r["verdict"] for r in doc["results"] if r["model"] == "tiny"}
+    assert tiny["REQ-WEIGHTS"] == "insufficient evidence"
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_missing_dataset_fails_accuracy_but_keeps_the_other_figures(pytester, tiny_keras_path):
+    make_project(pytester.path)
+    folder = add_model(pytester.path, "tiny", None)
+    # a committed .tflite needs no dataset for its weights and arena
+    import keras
+
+    from mcuqual.quantize import convert
+    rng = np.random.default_rng(0)
+    model = keras.models.load_model(tiny_keras_path, compile=False)
+    (folder / "model_int8.tflite").write_bytes(
+        convert(model, rng.integers(0, 256, (20, 32, 32, 3), dtype=np.uint8)))
+    result = pytester.runpytest_subprocess("qualification", f"--dataset-dir={pytester.path}/none",
+                                           "-p", "no:cacheprovider", timeout=600)
+    doc = json.loads((pytester.path / "reports" / "latest" / "qualification.json").read_text())
+    verdicts = {r["requirement"]: r for r in doc["results"]}
+    assert verdicts["REQ-ACC"]["verdict"] == "error"
+    assert "CIFAR-10 not found" in verdicts["REQ-ACC"]["message"]
+    assert verdicts["REQ-WEIGHTS"]["verdict"] == "pass"
+    assert verdicts["REQ-ARENA"]["verdict"] == "pass"
+    assert result.ret == pytest.ExitCode.TESTS_FAILED

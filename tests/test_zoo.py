@@ -1,0 +1,79 @@
+"""The model zoo: discovery, the builders' shapes, and MAC counting."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mcuqual import zoo
+from mcuqual.errors import ConfigError, MissingArtifactError, ModelError
+from mcuqual.macs import model_macs
+
+MODELS = Path(__file__).resolve().parent.parent / "models"
+
+
+def test_zoo_lists_the_study_models():
+    found = zoo.discover(MODELS)
+    assert {"vgg_baseline", "ds_cnn_lite", "resnet8"} <= set(found)
+    assert all(m.recipe.epochs > 0 and m.recipe.seed is not None for m in found.values())
+
+
+def test_vgg_baseline_has_exactly_the_studys_parameter_count():
+    net = zoo.discover(MODELS)["vgg_baseline"].build()
+    assert net.count_params() == 1_344_042
+    assert net.get_layer("flatten").output.shape[1] == 512   # conv part ends at 2x2x128
+
+
+def test_resnet8_matches_the_mlperf_reference():
+    net = zoo.discover(MODELS)["resnet8"].build()
+    trainable = sum(int(w.numpy().size) for w in net.trainable_weights)
+    assert trainable == 78_186
+    assert 12.0e6 < model_macs(net) < 13.0e6   # MLPerf quotes ~12.5 M MACs
+
+
+def test_ds_cnn_lite_is_sized_for_the_board():
+    net = zoo.discover(MODELS)["ds_cnn_lite"].build()
+    assert 140_000 <= net.count_params() <= 170_000
+    for layer in net.layers:
+        if type(layer).__name__ in ("Conv2D", "DepthwiseConv2D") and layer.name != "stem_conv":
+            assert int(layer.output.shape[-1]) % 4 == 0, layer.name
+
+
+def test_mac_count_of_a_model_with_known_arithmetic():
+    import keras
+    from keras import layers
+
+    inputs = keras.Input((8, 8, 2))
+    x = layers.Conv2D(4, 3, padding="same")(inputs)          # 8*8 * 3*3*2 * 4 = 4608
+    x = layers.DepthwiseConv2D(3, strides=2, padding="same")(x)  # 4*4 * 3*3 * 4 = 576
+    x = layers.Flatten()(x)
+    outputs = layers.Dense(10)(x)                             # 64 * 10 = 640
+    assert model_macs(keras.Model(inputs, outputs)) == 4608 + 576 + 640
+
+
+def test_untrained_model_says_how_to_train_it(tmp_path):
+    folder = tmp_path / "fresh"
+    folder.mkdir()
+    (folder / "model.py").write_text("def build(seed=None):\n    raise RuntimeError('x')\n")
+    (folder / "card.toml").write_text('name = "fresh"\n[recipe]\nepochs = 1\nbatch_size = 8\n'
+                                      'optimizer = "adamw"\nlearning_rate = 0.001\nseed = 1\n')
+    model = zoo.discover(tmp_path)["fresh"]
+    assert not model.trained
+    with pytest.raises(MissingArtifactError, match="--train"):
+        model.require_trained()
+    with pytest.raises(ModelError, match="build\\(\\) failed"):
+        model.build()
+
+
+def test_unknown_model_name_lists_the_valid_ones():
+    with pytest.raises(ConfigError, match="unknown model nope; valid: .*resnet8"):
+        zoo.select(MODELS, ["nope"])
+
+
+def test_card_name_must_match_folder(tmp_path):
+    folder = tmp_path / "a"
+    folder.mkdir()
+    (folder / "model.py").write_text("def build(seed=None): pass\n")
+    (folder / "card.toml").write_text('name = "b"\n[recipe]\n')
+    with pytest.raises(ModelError, match="differs from its folder"):
+        zoo.discover(tmp_path)
