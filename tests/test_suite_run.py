@@ -118,3 +118,19 @@ def test_missing_dataset_fails_accuracy_but_keeps_the_other_figures(pytester, ti
     assert verdicts["REQ-WEIGHTS"]["verdict"] == "pass"
     assert verdicts["REQ-ARENA"]["verdict"] == "pass"
     assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_train_option_rebuilds_the_artifacts_it_then_qualifies(run_suite, pytester):
+    folder = add_model(pytester.path, "tiny", None)
+    result, doc = run_suite("--train", "--model=tiny")
+    for artifact in ("model.keras", "model_int8.tflite", "history.json", "history.png",
+                     "results.json"):
+        assert (folder / artifact).is_file(), artifact
+    card = json.loads((folder / "results.json").read_text())
+    records = {r["requirement"]: r for r in doc["results"]}
+    assert card["epochs"] == 1 and card["test_images"] == 10_000
+    # the suite qualifies exactly what training produced
+    assert records["REQ-ACC"]["value"] == pytest.approx(card["int8_top1"], abs=5e-5)
+    assert records["REQ-ARENA"]["value"] == card["tflm_arena_bytes"]
+    assert records["REQ-WEIGHTS"]["value"] == card["constant_bytes"]
+    assert result.ret == pytest.ExitCode.TESTS_FAILED   # latency and energy cannot pass yet

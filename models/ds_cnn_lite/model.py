@@ -10,12 +10,10 @@ CONV_2D, DEPTHWISE_CONV_2D, MEAN, FULLY_CONNECTED and SOFTMAX once converted
 from __future__ import annotations
 
 import keras
-from keras import layers, regularizers
+from keras import layers
 
 INPUT_SHAPE = (32, 32, 3)
 NUM_CLASSES = 10
-L2 = 5e-5
-
 # (pointwise filters, depthwise stride) per separable block.
 BLOCKS = ((48, 1), (96, 2), (96, 1), (160, 2), (160, 1), (224, 2), (224, 1))
 STEM_FILTERS = 32
@@ -26,8 +24,7 @@ def _separable(x, filters: int, strides: int, name: str):
                                name=f"{name}_dw")(x)
     x = layers.BatchNormalization(name=f"{name}_dw_bn")(x)
     x = layers.ReLU(name=f"{name}_dw_relu")(x)
-    x = layers.Conv2D(filters, 1, use_bias=False, kernel_regularizer=regularizers.l2(L2),
-                      name=f"{name}_pw")(x)
+    x = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_pw")(x)
     x = layers.BatchNormalization(name=f"{name}_pw_bn")(x)
     return layers.ReLU(name=f"{name}_pw_relu")(x)
 
@@ -36,7 +33,7 @@ def build(input_shape: tuple[int, int, int] = INPUT_SHAPE, num_classes: int = NU
           seed: int | None = None) -> keras.Model:
     inputs = keras.Input(shape=input_shape, name="image")
     x = layers.Conv2D(STEM_FILTERS, 3, padding="same", use_bias=False,
-                      kernel_regularizer=regularizers.l2(L2), name="stem_conv")(inputs)
+                      name="stem_conv")(inputs)
     x = layers.BatchNormalization(name="stem_bn")(x)
     x = layers.ReLU(name="stem_relu")(x)
     for index, (filters, strides) in enumerate(BLOCKS, start=1):

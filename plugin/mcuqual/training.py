@@ -87,7 +87,10 @@ def _optimizer(model: ZooModel, steps_per_epoch: int, epochs: int):
     else:
         schedule = recipe.learning_rate
     if recipe.optimizer == "adamw":
-        return keras.optimizers.AdamW(learning_rate=schedule, weight_decay=recipe.weight_decay)
+        optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=recipe.weight_decay)
+        # decay kernels only: shrinking batch-norm scales and biases only hurts
+        optimizer.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
+        return optimizer
     if recipe.optimizer == "sgd":
         return keras.optimizers.SGD(learning_rate=schedule, momentum=0.9, nesterov=True,
                                     weight_decay=recipe.weight_decay or None)
@@ -96,11 +99,12 @@ def _optimizer(model: ZooModel, steps_per_epoch: int, epochs: int):
 
 def train(model: ZooModel, dataset: Cifar10, *, epochs: int | None = None,
           limit: int | None = None, steps_per_epoch: int | None = None,
-          verbose: int = 1, output_dir: Path | None = None) -> TrainingOutcome:
+          test_limit: int | None = None, verbose: int = 1,
+          output_dir: Path | None = None) -> TrainingOutcome:
     """Train (or resume) `model` per its recipe; write model.keras and history when done.
 
-    `limit`/`steps_per_epoch`/`epochs` shrink the run for smoke tests; the
-    committed artifacts always come from the full recipe.
+    `limit`/`steps_per_epoch`/`epochs`/`test_limit` shrink the run for smoke
+    tests; the committed artifacts always come from the full recipe.
     """
     import keras
 
@@ -109,7 +113,7 @@ def train(model: ZooModel, dataset: Cifar10, *, epochs: int | None = None,
     output_dir = Path(output_dir or model.folder)
     checkpoint_dir = output_dir / "checkpoint"
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    key = recipe_key(model, dataset, limit) + f"-e{epochs}"
+    key = recipe_key(model, dataset, limit) + f"-e{epochs}-s{steps_per_epoch}"
     state_path = checkpoint_dir / "state.json"
     ckpt_path = checkpoint_dir / "last.keras"
 
@@ -134,8 +138,9 @@ def train(model: ZooModel, dataset: Cifar10, *, epochs: int | None = None,
                     loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
                     metrics=["accuracy"])
 
-    test_x = float_inputs(dataset.test.images)
-    test_y = keras.utils.to_categorical(dataset.test.labels, 10)
+    test = dataset.test if test_limit is None else dataset.test.take(test_limit)
+    test_x = float_inputs(test.images)
+    test_y = keras.utils.to_categorical(test.labels, 10)
 
     class Checkpoint(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
@@ -152,7 +157,7 @@ def train(model: ZooModel, dataset: Cifar10, *, epochs: int | None = None,
     if initial_epoch < epochs:
         net.fit(data, epochs=epochs, initial_epoch=initial_epoch, steps_per_epoch=steps,
                 validation_data=(test_x, test_y), validation_batch_size=500,
-                callbacks=[Checkpoint()], verbose=verbose)
+                callbacks=[Checkpoint()], verbose=verbose, shuffle=False)
     _, float_top1 = net.evaluate(test_x, test_y, batch_size=500, verbose=0)
     net.save(output_dir / "model.keras")
     (output_dir / "history.json").write_text(json.dumps(history, indent=1))

@@ -1,0 +1,35 @@
+"""Training stays alive: every zoo builder trains a few steps, and a checkpoint resumes."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mcuqual import training, zoo
+
+MODELS = Path(__file__).resolve().parent.parent / "models"
+
+
+@pytest.mark.parametrize("name", sorted(zoo.discover(MODELS)))
+def test_each_builder_trains_a_few_steps(name, cifar, tmp_path):
+    model = zoo.discover(MODELS)[name]
+    outcome = training.train(model, cifar, epochs=1, limit=512, steps_per_epoch=2,
+                             test_limit=200, verbose=0, output_dir=tmp_path)
+    assert outcome.epochs_run == 1
+    assert (tmp_path / "model.keras").is_file() and (tmp_path / "history.png").is_file()
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert len(history["loss"]) == 1 and 0.0 <= history["val_accuracy"][0] <= 1.0
+
+
+def test_checkpoint_resumes_instead_of_restarting(cifar, tmp_path):
+    model = zoo.discover(MODELS)["resnet8"]
+    args = dict(limit=256, steps_per_epoch=2, test_limit=100, verbose=0, output_dir=tmp_path)
+    first = training.train(model, cifar, epochs=1, **args)
+    state = json.loads((tmp_path / "checkpoint" / "state.json").read_text())
+    assert state["epoch"] == 1
+    again = training.train(model, cifar, epochs=1, **args)
+    assert again.epochs_run == 0                      # nothing left to do: resumed at the end
+    assert again.history["loss"] == first.history["loss"]
+    longer = training.train(model, cifar, epochs=2, **args)
+    assert longer.epochs_run == 2                     # another recipe: a fresh run, not a resume
