@@ -1,0 +1,15 @@
+/* MUL, int8, with innermost-dimension broadcast (e.g. a per-channel scale). */
+#include "mq_nn.h"
+
+void mq_mul_s8(const mq_mul_params_t *p, const int8_t *input1, const int8_t *input2,
+               int8_t *output)
+{
+    for (uint32_t i = 0; i < p->size; ++i) {
+        const int32_t a = (int32_t)input1[i % p->input1_inner] + p->input1_offset;
+        const int32_t b = (int32_t)input2[i % p->input2_inner] + p->input2_offset;
+        int32_t out = mq_multiply_by_quantized_multiplier(a * b, p->output_multiplier,
+                                                          p->output_shift);
+        out += p->output_offset;
+        output[i] = (int8_t)mq_clamp(out, p->act_min, p->act_max);
+    }
+}
