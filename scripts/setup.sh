@@ -15,6 +15,22 @@ pick_python() {
     return 1
 }
 
+# The Cortex-M toolchain the firmware is built with (Debian packages).
+if ! command -v arm-none-eabi-gcc >/dev/null 2>&1; then
+    packages="gcc-arm-none-eabi libnewlib-arm-none-eabi"
+    if [ "$(id -u)" = 0 ]; then
+        echo "[setup] installing $packages"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $packages >/dev/null
+    elif command -v sudo >/dev/null 2>&1; then
+        echo "[setup] installing $packages (sudo)"
+        sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $packages >/dev/null
+    else
+        echo "[setup] please install: $packages" >&2
+        exit 1
+    fi
+fi
+command -v cc >/dev/null 2>&1 || { echo "[setup] a host C compiler (gcc) is needed" >&2; exit 1; }
+
 if [ ! -x .venv/bin/python ]; then
     python=$(pick_python)
     echo "[setup] creating .venv with $($python --version)"

@@ -23,7 +23,12 @@ from .evaluation import Int8Evaluation, evaluate_int8
 from .measurements import Evidence, Measurement
 from .probes import ProbeChoice
 from .quantize import quantize_cached
+from .codegen import GeneratedModel, generate
+from .elf_info import ElfFigures, analyze
+from .firmware_build import FirmwareImage, build_firmware
+from .host_twin import HostTwin, build_host_twin
 from .reference import ArenaFigure, tflm_arena
+from .twin_check import TwinCheck, compare_with_reference
 from .zoo import ZooModel
 
 T = TypeVar("T")
@@ -134,6 +139,31 @@ class Deployment:
             return tflm_arena(self.flatbuffer(), zero_image, self.model.name)
         return self._timed("tflm_arena", compute, lambda a: f"{a.total_bytes} B")
 
+    # --- firmware: generated C -> ELF for the board, and its host twin -------------
+    def generated(self) -> GeneratedModel:
+        return self._timed("codegen", lambda: generate(self.flatbuffer(), self.model.name),
+                           lambda g: f"{len(g.layers)} layers, arena {g.arena_bytes} B")
+
+    def firmware(self) -> FirmwareImage:
+        return self._timed("build", lambda: build_firmware(self.generated(), self.board, self.cache),
+                           lambda f: f"{f.elf.name} ({f.toolchain})")
+
+    def elf(self) -> ElfFigures:
+        return self._memo.get("elf", lambda: analyze(self.firmware().elf))
+
+    def twin_check(self) -> TwinCheck:
+        def check() -> TwinCheck:
+            generated = self.generated()
+            twin = HostTwin(build_host_twin(generated, self.cache), generated.input_bytes,
+                            generated.output_bytes)
+            test = self.data.get().test
+            inputs = tflite_model.quantize_images(test.images, self.summary().input)
+            return compare_with_reference(twin, inputs, self.evaluation().outputs, self.cache,
+                                          self.model.name)
+        return self._timed("host_twin", check,
+                           lambda c: f"{c.images} images, {c.mismatched_images} differ"
+                                     + (" (cached)" if c.from_cache else ""))
+
     # --- figures ------------------------------------------------------------------
     def measure(self, metric: str) -> Measurement:
         producer = getattr(self, f"_measure_{metric}", None)
@@ -143,34 +173,40 @@ class Deployment:
 
     def _measure_top1(self) -> Measurement:
         result = self.evaluation()
+        twin = self.twin_check()
+        twin.require_bit_exact()
         per_class = (result.confusion().diagonal() / np.maximum(1, result.confusion().sum(1)))
         return Measurement(
             "top1", result.top1, "fraction", Evidence.HOST,
             "INT8 model on the tflite_micro reference interpreter (TFLM reference kernels) on the "
-            "host, CIFAR-10 test set", samples=result.images,
+            "host, CIFAR-10 test set; the firmware's C (host twin) gives the same output bytes on "
+            "every image", samples=result.images,
             details={"correct": int((result.predictions == result.labels).sum()),
                      "per_class_top1": [round(float(v), 4) for v in per_class],
+                     "host_twin_images": twin.images, "host_twin_mismatches": 0,
                      "on_target_images": 0})
 
     def _measure_weights_bytes(self) -> Measurement:
-        summary = self.summary()
+        summary, elf, image = self.summary(), self.elf(), self.firmware()
         return Measurement(
-            "weights_bytes", float(summary.constant_bytes), "B", Evidence.HOST,
-            "bytes of the constant tensors (weights, biases) in the INT8 .tflite; the firmware "
-            "ELF's own figure replaces this once firmware is built",
-            details={"constant_tensors": summary.constant_tensors,
-                     "tflite_file_bytes": summary.file_bytes,
-                     "board_flash_bytes": self.board.flash_bytes,
-                     "fits_flash": summary.constant_bytes < self.board.flash_bytes})
+            "weights_bytes", float(elf.weights_bytes), "B", Evidence.HOST,
+            f"size of the .mq_model section (weights, biases, requantization parameters) of the "
+            f"firmware ELF built for {self.board.name} with {image.toolchain}",
+            details={"tflite_constant_bytes": summary.constant_bytes,
+                     "tflite_file_bytes": summary.file_bytes, "code_bytes": elf.code_bytes,
+                     "flash_used_bytes": elf.flash_used_bytes,
+                     "board_flash_bytes": self.board.flash_bytes, "elf": str(image.elf)})
 
     def _measure_arena_bytes(self) -> Measurement:
-        arena = self.arena()
+        elf, tflm = self.elf(), self.arena()
         return Measurement(
-            "arena_bytes", float(arena.total_bytes), "B", Evidence.HOST,
-            "TFLM arena total reported by tflite_micro's print_allocations() (RecordingMicroAllocator) "
-            "on the host; the firmware's static arena replaces this once firmware is built",
-            details={"tflm_arena_bytes": arena.total_bytes, "board_ram_bytes": self.board.ram_bytes,
-                     "tflm_report": arena.report.strip().splitlines()})
+            "arena_bytes", float(elf.arena_bytes), "B", Evidence.HOST,
+            "size of the .mq_arena section (static activation arena planned from tensor "
+            f"lifetimes) of the firmware ELF built for {self.board.name}",
+            details={"tflm_arena_bytes": tflm.total_bytes,
+                     "stack_reserved_bytes": elf.stack_bytes,
+                     "ram_used_bytes": elf.ram_used_bytes, "board_ram_bytes": self.board.ram_bytes,
+                     "tflm_report": tflm.report.strip().splitlines()})
 
     def _not_on_target(self, what: str) -> NotMeasurableError:
         if self.probe.is_virtual:

@@ -56,9 +56,11 @@ def build_host_twin(model: GeneratedModel, cache: Cache, compiler: str = "cc") -
     generated = []
     for name, text in model.sources.items():
         (work / name).write_text(text)
-        generated.append(work / name)
+        if name.endswith(".c"):
+            generated.append(work / name)
     tmp = library.with_name(library.name + f".tmp{os.getpid()}")
-    command = [compiler, *HOST_CFLAGS, f"-I{firmware / 'kernels'}", f"-I{firmware / 'runtime'}",
+    command = [compiler, *HOST_CFLAGS, f"-I{work}", f"-I{firmware / 'kernels'}",
+               f"-I{firmware / 'runtime'}",
                *map(str, sources + generated), "-o", str(tmp)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     if result.returncode != 0:

@@ -1,0 +1,144 @@
+"""Code generation and the host twin: bit-exact with tflite_micro on real CIFAR-10 images."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mcuqual import codegen, reference, tflite_model, zoo
+from mcuqual.cache import Cache
+from mcuqual.codegen import params as qp
+from mcuqual.codegen.arena import Buffer, plan
+from mcuqual.codegen.graph import CodegenError
+from mcuqual.errors import ModelError
+from mcuqual.host_twin import HostTwin, build_host_twin
+from mcuqual.quantize import calibration_images, convert
+
+MODELS = Path(__file__).resolve().parent.parent / "models"
+SAMPLE = os.environ.get("MCUQUAL_BITEXACT_IMAGES", "300")
+
+
+def _randomize(model, seed):
+    """Give batch-norm statistics and biases non-trivial values, as training would."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if kind == "BatchNormalization":
+            gamma, beta, mean, var = layer.get_weights()
+            layer.set_weights([rng.uniform(0.5, 1.5, gamma.shape).astype(np.float32),
+                               rng.normal(0, 0.2, beta.shape).astype(np.float32),
+                               rng.normal(0, 0.2, mean.shape).astype(np.float32),
+                               rng.uniform(0.5, 1.5, var.shape).astype(np.float32)])
+        elif kind in ("Conv2D", "Dense", "DepthwiseConv2D") and layer.use_bias:
+            kernel, bias = layer.get_weights()
+            layer.set_weights([kernel, rng.normal(0, 0.05, bias.shape).astype(np.float32)])
+    return model
+
+
+@pytest.fixture(scope="session")
+def cache(tmp_path_factory):
+    return Cache(tmp_path_factory.mktemp("cache"))
+
+
+def _zoo_tflite(name, cifar):
+    model = zoo.discover(MODELS)[name]
+    if model.tflite_path.is_file():
+        return model.tflite_path.read_bytes(), "trained artifact"
+    return convert(_randomize(model.build(seed=1), seed=5), calibration_images(cifar, 200)), \
+        "untrained (randomized) weights"
+
+
+def _images(cifar):
+    count = len(cifar.test) if SAMPLE == "all" else int(SAMPLE)
+    return cifar.test.images[:count]
+
+
+@pytest.mark.parametrize("name", sorted(zoo.discover(MODELS)))
+def test_zoo_model_is_bit_exact_with_tflite_micro(name, cifar, cache):
+    flatbuffer, origin = _zoo_tflite(name, cifar)
+    generated = codegen.generate(flatbuffer, name)
+    twin = HostTwin(build_host_twin(generated, cache), generated.input_bytes,
+                    generated.output_bytes)
+    inputs = tflite_model.quantize_images(_images(cifar), tflite_model.read(flatbuffer).input)
+    golden = reference.run_reference(flatbuffer, inputs, workers=2)
+    ours = twin.run(inputs)
+    mismatched = np.flatnonzero((ours != golden).any(axis=1))
+    assert mismatched.size == 0, (f"{name} ({origin}): {mismatched.size} of {len(inputs)} images "
+                                  f"differ, first {mismatched[0]}")
+    # our static plan never needs more than TFLM's arena
+    arena = reference.tflm_arena(flatbuffer, inputs[0], name)
+    assert generated.arena_bytes <= arena.total_bytes
+
+
+def test_tiny_model_is_bit_exact_on_every_layer(tiny_tflite, cifar, cache):
+    generated = codegen.generate(tiny_tflite, "tiny")
+    twin = HostTwin(build_host_twin(generated, cache), generated.input_bytes,
+                    generated.output_bytes)
+    inputs = tflite_model.quantize_images(cifar.test.images[:64], tflite_model.read(tiny_tflite).input)
+    np.testing.assert_array_equal(twin.run(inputs), reference.run_reference(tiny_tflite, inputs, workers=1))
+    assert generated.layers == ["0:CONV_2D", "1:MEAN", "2:FULLY_CONNECTED", "3:SOFTMAX"]
+    conv = twin.layer_output(inputs[0], 0, 16 * 16 * 8)
+    assert conv.min() >= -128 and np.count_nonzero(conv) > 0
+
+
+def test_unsupported_operator_is_named(cifar):
+    import keras
+    from keras import layers
+
+    inputs = keras.Input((32, 32, 3))
+    x = layers.Conv2D(4, 3)(inputs)
+    x = layers.Activation("tanh")(x)           # TANH: not in the kernel library
+    outputs = layers.Dense(10)(layers.Flatten()(x))
+    flatbuffer = convert(keras.Model(inputs, outputs, name="odd"), calibration_images(cifar, 20))
+    with pytest.raises(CodegenError, match=r"model odd: operator 1 \(TANH\): not supported"):
+        codegen.generate(flatbuffer, "odd")
+
+
+def test_corrupt_and_float_models_are_rejected(tiny_tflite, tiny_keras_path):
+    with pytest.raises(ModelError, match="not a TFLite flatbuffer"):
+        codegen.generate(b"garbage" * 10, "broken")
+    import keras
+    import tensorflow as tf
+
+    from mcuqual.capture import captured_fds
+    converter = tf.lite.TFLiteConverter.from_keras_model(
+        keras.models.load_model(tiny_keras_path, compile=False))
+    with captured_fds(1, 2):
+        float_model = converter.convert()
+    with pytest.raises(ModelError, match="float32"):
+        codegen.generate(float_model, "float")
+
+
+@pytest.mark.parametrize("real,expected", [
+    (0.5, (1 << 30, 0)), (1.0, (1 << 30, 1)), (0.25, (1 << 30, -1)),
+    (0.75, (3 << 29, 0)), (0.0, (0, 0)), (2.0 ** -40, (0, 0)),
+    (1 - 2.0 ** -33, (1 << 30, 1)),             # rounds up to 2^31, renormalized
+])
+def test_quantize_multiplier(real, expected):
+    assert qp.quantize_multiplier(real) == expected
+
+
+def test_mean_multiplier_folds_in_the_element_count():
+    multiplier, shift = qp.mean_multiplier(np.float32(0.5), np.float32(0.5), 64)
+    # 1/64 of a unit multiplier: (2^30 << 6) / 64 with the shift lowered by 6
+    assert (multiplier, shift) == (1 << 30, 1 - 6)
+
+
+def test_arena_plan_never_overlaps_live_buffers():
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        buffers = []
+        for key in range(12):
+            first = int(rng.integers(-1, 10))
+            buffers.append(Buffer(key, int(rng.integers(1, 5000)), first,
+                                  first + int(rng.integers(1, 4))))
+        offsets, total = plan(buffers)
+        for a in buffers:
+            assert offsets[a.key] % 16 == 0 and offsets[a.key] + a.size <= total
+            for b in buffers:
+                if a.key < b.key and not (a.last < b.first or b.last < a.first):
+                    assert (offsets[a.key] + a.size <= offsets[b.key]
+                            or offsets[b.key] + b.size <= offsets[a.key])
+        assert total <= sum(b.size + 15 for b in buffers)
