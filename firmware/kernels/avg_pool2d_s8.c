@@ -5,12 +5,12 @@ void mq_avg_pool2d_s8(const mq_pool_params_t *p, const int8_t *input, int8_t *ou
 {
     for (int oy = 0; oy < p->out_h; ++oy) {
         const int iy0 = oy * p->stride_h - p->pad_top;
-        const int ky_start = iy0 < 0 ? -iy0 : 0;
-        const int ky_end = p->k_h < p->in_h - iy0 ? p->k_h : p->in_h - iy0;
+        int ky_start, ky_end;
+        mq_window(iy0, p->k_h, p->in_h, &ky_start, &ky_end);
         for (int ox = 0; ox < p->out_w; ++ox) {
             const int ix0 = ox * p->stride_w - p->pad_left;
-            const int kx_start = ix0 < 0 ? -ix0 : 0;
-            const int kx_end = p->k_w < p->in_w - ix0 ? p->k_w : p->in_w - ix0;
+            int kx_start, kx_end;
+            mq_window(ix0, p->k_w, p->in_w, &kx_start, &kx_end);
             for (int c = 0; c < p->channels; ++c) {
                 int32_t acc = 0;
                 int32_t count = 0;

@@ -28,6 +28,13 @@ static inline int32_t mq_clamp(int32_t x, int32_t lo, int32_t hi)
     return x < lo ? lo : (x > hi ? hi : x);
 }
 
+/* The part [*start, *end) of a k-tap window at `origin` that lies inside [0, size). */
+static inline void mq_window(int origin, int k, int size, int *start, int *end)
+{
+    *start = origin < 0 ? -origin : 0;
+    *end = k < size - origin ? k : size - origin;
+}
+
 /* ---- shapes and parameters ---------------------------------------------- */
 typedef struct {
     uint16_t in_h, in_w, in_c;

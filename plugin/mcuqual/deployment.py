@@ -8,7 +8,7 @@ same clear error instead of retrying it.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
@@ -61,6 +61,10 @@ class _Memo:
     def __init__(self) -> None:
         self._values: dict[str, Any] = {}
         self._errors: dict[str, McuqualError] = {}
+
+    def peek(self, key: str) -> Any:
+        """The value if it was computed, else None: reports never trigger work."""
+        return self._values.get(key)
 
     def get(self, key: str, compute: Callable[[], T]) -> T:
         if key in self._errors:
@@ -150,6 +154,13 @@ class Deployment:
 
     def elf(self) -> ElfFigures:
         return self._memo.get("elf", lambda: analyze(self.firmware().elf))
+
+    def firmware_summary(self) -> dict[str, Any] | None:
+        """ELF figures if the firmware was built in this run."""
+        figures, image = self._memo.peek("elf"), self._memo.peek("build")
+        if figures is None or image is None:
+            return None
+        return {"elf": str(image.elf), "toolchain": image.toolchain, **asdict(figures)}
 
     def twin_check(self) -> TwinCheck:
         def check() -> TwinCheck:

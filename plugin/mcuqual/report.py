@@ -8,6 +8,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterable
 
+from .firmware_build import toolchain_version
 from .measurements import format_value
 from .session import QualificationSession, model_hash_or_reason
 from .verdicts import PREFIX, Status
@@ -52,7 +53,7 @@ def environment(session: QualificationSession) -> dict[str, str]:
         "requirements_sha256": session.requirements_hash(),
         "evidence_required": session.settings.evidence.label,
         "samples_on_target": "all" if session.settings.samples is None else str(session.settings.samples),
-        "toolchain": "none (firmware build not part of this version)",
+        "toolchain": toolchain_version(),
     }
     try:
         data = session.data.get()
@@ -89,6 +90,9 @@ def qualification_document(session: QualificationSession) -> dict[str, Any]:
                        "steps": [{"name": s.name, "seconds": round(s.seconds, 2), "detail": s.detail}
                                  for s in deployment.steps],
                        "tflite_sha256": model_hash_or_reason(deployment)}
+        firmware = deployment.firmware_summary()
+        if firmware is not None:
+            board_entry["firmware"] = firmware
         if deployment.model.trained:
             try:
                 board_entry["tflite_origin"] = deployment.tflite_origin()

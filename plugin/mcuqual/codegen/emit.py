@@ -221,35 +221,30 @@ class _Emitter:
                                 "in a way the firmware does not support (only trailing dimensions).")
         return tensor, ref, tensor.elements
 
-    def op_add(self, op: Op) -> None:
+    def _elementwise(self, op: Op, ctype: str, kernel: str) -> None:
+        """ADD and MUL: two operands (activation or constant) broadcast to the output."""
         out = self.activation(op, op.outputs[0], "output")
         a, a_ref, a_inner = self._binary_operand(op, op.inputs[0], "input1", out)
         b, b_ref, b_inner = self._binary_operand(op, op.inputs[1], "input2", out)
         act_min, act_max = qp.activation_range(op.options.fusedActivationFunction, out.scale,
                                                out.zero_point)
+        if op.kind == "ADD":
+            rescale = qp.add_multipliers(a.scale, b.scale, out.scale)
+        else:
+            multiplier, shift = qp.mul_multiplier(a.scale, b.scale, out.scale)
+            rescale = {"output_multiplier": multiplier, "output_shift": shift}
         fields = dict(size=out.elements, input1_inner=a_inner, input2_inner=b_inner,
                       input1_offset=-a.zero_point, input2_offset=-b.zero_point,
-                      output_offset=out.zero_point,
-                      **qp.add_multipliers(a.scale, b.scale, out.scale),
-                      act_min=act_min, act_max=act_max)
-        p = self.struct("mq_add_params_t", f"l{op.index}_p", fields)
+                      output_offset=out.zero_point, **rescale, act_min=act_min, act_max=act_max)
+        p = self.struct(ctype, f"l{op.index}_p", fields)
         self.calls.append((f"{op.index}:{op.kind}",
-                           f"mq_add_s8(&{p}, {a_ref}, {b_ref}, {self.io(out.index)});", out.index))
+                           f"{kernel}(&{p}, {a_ref}, {b_ref}, {self.io(out.index)});", out.index))
+
+    def op_add(self, op: Op) -> None:
+        self._elementwise(op, "mq_add_params_t", "mq_add_s8")
 
     def op_mul(self, op: Op) -> None:
-        out = self.activation(op, op.outputs[0], "output")
-        a, a_ref, a_inner = self._binary_operand(op, op.inputs[0], "input1", out)
-        b, b_ref, b_inner = self._binary_operand(op, op.inputs[1], "input2", out)
-        act_min, act_max = qp.activation_range(op.options.fusedActivationFunction, out.scale,
-                                               out.zero_point)
-        multiplier, shift = qp.mul_multiplier(a.scale, b.scale, out.scale)
-        fields = dict(size=out.elements, input1_inner=a_inner, input2_inner=b_inner,
-                      input1_offset=-a.zero_point, input2_offset=-b.zero_point,
-                      output_offset=out.zero_point, output_multiplier=multiplier,
-                      output_shift=shift, act_min=act_min, act_max=act_max)
-        p = self.struct("mq_mul_params_t", f"l{op.index}_p", fields)
-        self.calls.append((f"{op.index}:{op.kind}",
-                           f"mq_mul_s8(&{p}, {a_ref}, {b_ref}, {self.io(out.index)});", out.index))
+        self._elementwise(op, "mq_mul_params_t", "mq_mul_s8")
 
     def op_softmax(self, op: Op) -> None:
         inp = self.activation(op, op.inputs[0], "input")
