@@ -15,6 +15,7 @@ class MemoryRegion:
     start: int
     size: int
     page_size: int | None = None
+    alias: int | None = None     # a second address the same memory answers at
 
     @property
     def end(self) -> int:
@@ -76,7 +77,8 @@ def load_board(path: Path) -> Board:
     for entry in data["memory"]:
         try:
             region = MemoryRegion(name=entry["name"], kind=entry["kind"], start=int(entry["start"]),
-                                  size=int(entry["size"]), page_size=entry.get("page_size"))
+                                  size=int(entry["size"]), page_size=entry.get("page_size"),
+                                  alias=entry.get("alias"))
         except KeyError as exc:
             raise ConfigError(f"{path}: a [[memory]] region lacks {exc.args[0]!r}.") from exc
         if region.kind not in ("flash", "ram") or region.size <= 0:

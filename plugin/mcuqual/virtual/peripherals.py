@@ -1,0 +1,172 @@
+"""Register models of the peripherals the firmware and a debugger touch.
+
+Each model holds 32-bit registers by offset and implements the behaviour that
+matters: ready bits that follow enables (RCC, PWR), the flash access control
+register, the Cortex-M system control block, DWT's cycle counter driven by the
+cycle model, and the ITM, whose stimulus-port writes become SWO packets.
+Registers no model claims read as zero, are remembered when written, and are
+reported once each so nothing is silently ignored.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+from .itm import SYNC, source_packet
+
+log = logging.getLogger("mcuqual.virtual")
+
+
+class Peripheral:
+    name = "peripheral"
+
+    def __init__(self, base: int, size: int) -> None:
+        self.base, self.size = base, size
+        self.regs: dict[int, int] = {}
+
+    def read(self, offset: int, size: int) -> int:
+        return self.regs.get(offset & ~3, 0) >> (8 * (offset & 3))
+
+    def write(self, offset: int, size: int, value: int) -> None:
+        aligned = offset & ~3
+        if size == 4:
+            self.regs[aligned] = value & 0xFFFFFFFF
+        else:
+            shift = 8 * (offset & 3)
+            mask = ((1 << (8 * size)) - 1) << shift
+            self.regs[aligned] = (self.regs.get(aligned, 0) & ~mask) | ((value << shift) & mask)
+
+
+class Rcc(Peripheral):
+    """RM0432 RCC: oscillator and PLL ready flags follow their enables; SWS follows SW."""
+
+    name = "RCC"
+    CR, CFGR = 0x00, 0x08
+
+    def __init__(self, base: int) -> None:
+        super().__init__(base, 0x400)
+        self.regs[self.CR] = 0x63                # MSI on and ready at reset
+
+    def read(self, offset: int, size: int) -> int:
+        value = super().read(offset, size)
+        if offset == self.CR:
+            for enable, ready in ((0, 1), (8, 10), (16, 17), (24, 25), (26, 27), (28, 29)):
+                value = value | (1 << ready) if value & (1 << enable) else value & ~(1 << ready)
+        elif offset == self.CFGR:
+            value = (value & ~0xC) | ((value & 0x3) << 2)
+        return value
+
+
+class Pwr(Peripheral):
+    """RM0432 PWR: voltage scaling completes at once (VOSF reads 0)."""
+
+    name = "PWR"
+
+    def __init__(self, base: int) -> None:
+        super().__init__(base, 0x400)
+        self.regs[0x00] = 1 << 9                 # range 1
+        self.regs[0x80] = 1 << 8                 # range 1 normal mode
+
+
+class FlashInterface(Peripheral):
+    """RM0432 FLASH: the access control register (wait states, ART enables)."""
+
+    name = "FLASH"
+
+    @property
+    def wait_states(self) -> int:
+        return self.regs.get(0x00, 0) & 0xF
+
+
+class Dbgmcu(Peripheral):
+    name = "DBGMCU"
+
+    def __init__(self, base: int, idcode: int) -> None:
+        super().__init__(base, 0x100)
+        self.regs[0x00] = idcode
+
+
+class SystemControlSpace(Peripheral):
+    """SCS (0xE000E000): SysTick, SCB and CoreDebug registers as plain storage,
+    with CPUID fixed to a Cortex-M4 r0p1 and AIRCR's reset request reported."""
+
+    name = "SCS"
+    CPUID = 0xD00
+    AIRCR = 0xD0C
+
+    def __init__(self, base: int, on_reset_request: Callable[[], None]) -> None:
+        super().__init__(base, 0x1000)
+        self.regs[self.CPUID] = 0x410FC241
+        self.on_reset_request = on_reset_request
+
+    def write(self, offset: int, size: int, value: int) -> None:
+        if offset == self.AIRCR and (value >> 16) == 0x05FA and value & (1 << 2):
+            self.on_reset_request()
+            return
+        super().write(offset, size, value)
+
+
+class Dwt(Peripheral):
+    """DWT: CYCCNT counts the cycle model's cycles while CTRL.CYCCNTENA is set."""
+
+    name = "DWT"
+    CTRL, CYCCNT = 0x00, 0x04
+
+    def __init__(self, base: int, cycles: Callable[[], int]) -> None:
+        super().__init__(base, 0x1000)
+        self.cycles = cycles
+        self.regs[self.CTRL] = 0x40000000        # four comparators, as on the M4
+        self._origin = 0
+        self._frozen = 0
+
+    def read(self, offset: int, size: int) -> int:
+        if offset == self.CYCCNT:
+            if self.regs[self.CTRL] & 1:
+                return (self.cycles() - self._origin) & 0xFFFFFFFF
+            return self._frozen
+        return super().read(offset, size)
+
+    def write(self, offset: int, size: int, value: int) -> None:
+        if offset == self.CYCCNT:
+            self._origin = self.cycles() - value
+            self._frozen = value & 0xFFFFFFFF
+            return
+        if offset == self.CTRL and not value & 1 and self.regs[self.CTRL] & 1:
+            self._frozen = self.read(self.CYCCNT, 4)
+        if offset == self.CTRL and value & 1 and not self.regs[self.CTRL] & 1:
+            self._origin = self.cycles() - self._frozen
+        super().write(offset, size, value)
+
+
+class Itm(Peripheral):
+    """ITM: stimulus writes become instrumentation packets on the SWO stream while
+    the unit and the port are enabled; a read of a port says the FIFO is ready."""
+
+    name = "ITM"
+    TER, TCR, LAR = 0xE00, 0xE80, 0xFB0
+
+    def __init__(self, base: int, sink: Callable[[bytes], None], trace_enabled: Callable[[], bool]) -> None:
+        super().__init__(base, 0x1000)
+        self.sink = sink
+        self.trace_enabled = trace_enabled
+        self._synced = False
+
+    def _enabled(self, port: int) -> bool:
+        return (self.trace_enabled() and self.regs.get(self.TCR, 0) & 1
+                and self.regs.get(self.TER, 0) & (1 << port)) != 0
+
+    def read(self, offset: int, size: int) -> int:
+        if offset < 0x80:
+            return 1 if self.regs.get(self.TCR, 0) & 1 else 0
+        return super().read(offset, size)
+
+    def write(self, offset: int, size: int, value: int) -> None:
+        if offset < 0x80:
+            port = offset // 4
+            if self._enabled(port):
+                if not self._synced:
+                    self.sink(SYNC)
+                    self._synced = True
+                self.sink(source_packet(port, value, size))
+            return
+        super().write(offset, size, value)
