@@ -28,6 +28,7 @@ from .elf_info import ElfFigures, analyze
 from .firmware_build import FirmwareImage, build_firmware
 from .host_twin import HostTwin, build_host_twin
 from .reference import ArenaFigure, tflm_arena
+from .target_run import OnTargetRun, run_on_virtual_board
 from .twin_check import TwinCheck, compare_with_reference
 from .zoo import ZooModel
 
@@ -93,6 +94,7 @@ class Deployment:
     data: DatasetSource
     cache: Cache
     before_load: Callable[[ZooModel], None] | None = None
+    samples: int | None = 10
     steps: list[Step] = field(default_factory=list)
     _memo: _Memo = field(default_factory=_Memo)
 
@@ -186,16 +188,21 @@ class Deployment:
         result = self.evaluation()
         twin = self.twin_check()
         twin.require_bit_exact()
+        on_target = 0
+        if self.probe.is_virtual:                 # the target itself must agree, too
+            run = self.on_target()
+            run.require_bit_exact()
+            on_target = run.images
         per_class = (result.confusion().diagonal() / np.maximum(1, result.confusion().sum(1)))
         return Measurement(
             "top1", result.top1, "fraction", Evidence.HOST,
             "INT8 model on the tflite_micro reference interpreter (TFLM reference kernels) on the "
             "host, CIFAR-10 test set; the firmware's C (host twin) gives the same output bytes on "
-            "every image", samples=result.images,
+            "every image, and the target on every image it ran", samples=result.images,
             details={"correct": int((result.predictions == result.labels).sum()),
                      "per_class_top1": [round(float(v), 4) for v in per_class],
                      "host_twin_images": twin.images, "host_twin_mismatches": 0,
-                     "on_target_images": 0})
+                     "on_target_images": on_target, "on_target_mismatches": 0})
 
     def _measure_weights_bytes(self) -> Measurement:
         summary, elf, image = self.summary(), self.elf(), self.firmware()
@@ -219,19 +226,50 @@ class Deployment:
                      "ram_used_bytes": elf.ram_used_bytes, "board_ram_bytes": self.board.ram_bytes,
                      "tflm_report": tflm.report.strip().splitlines()})
 
-    def _not_on_target(self, what: str) -> NotMeasurableError:
-        if self.probe.is_virtual:
-            where = (f"probe '{self.probe.unique_id}' is the virtual board, which this version of "
-                     "mcuqual does not yet build firmware for or emulate")
-        else:
-            where = (f"probe '{self.probe.unique_id}' is connected, but this version of mcuqual "
-                     "does not yet build or flash firmware")
-        return NotMeasurableError(f"{what}; {where}. No figure is reported rather than an estimate.")
+    # --- on the target ------------------------------------------------------------
+    def on_target(self) -> OnTargetRun:
+        if not self.probe.is_virtual:
+            raise NotMeasurableError(
+                f"probe '{self.probe.unique_id}' is a physical probe; flashing and running through "
+                "pyOCD is not supported by this version of mcuqual, so no on-target figure exists")
+        def run() -> OnTargetRun:
+            test = self.data.get().test
+            count = len(test) if self.samples is None else min(self.samples, len(test))
+            inputs = tflite_model.quantize_images(test.images[:count], self.summary().input)
+            return run_on_virtual_board(self.board, self.firmware(), self.generated(), inputs,
+                                        self.evaluation().outputs[:count], self.model.name)
+        return self._timed("target", run, lambda r: f"{r.images} images on {self.probe.unique_id}, "
+                                                     f"{r.mismatched_images} differ")
 
     def _measure_latency_ms(self) -> Measurement:
-        raise self._not_on_target("latency needs the DWT cycle count of the firmware running on "
-                                  f"the {self.board.mcu} at {self.board.clock_hz / 1e6:g} MHz")
+        run = self.on_target()
+        run.require_bit_exact()
+        cycles = run.median_cycles
+        macs = self.model.results().get("macs")
+        return Measurement(
+            "latency_ms", 1000.0 * cycles / self.board.clock_hz, "ms", Evidence.EMULATED,
+            f"DWT cycle count of one inference on the virtual {self.board.name} (Cortex-M4 cycle "
+            f"model from the TRM, {self.board.clock_hz / 1e6:g} MHz, flash wait states behind the "
+            f"ART caches), median of {len(run.cycles)} inferences",
+            samples=len(run.cycles),
+            details={"cycles": run.cycles, "median_cycles": cycles,
+                     "input_dependence": run.cycle_spread,
+                     "layers": dict(zip(run.layer_names, run.layer_cycles)),
+                     "macs": macs, "macs_per_cycle": round(macs / cycles, 4) if macs else None,
+                     "emulator_seconds_per_inference": run.seconds_per_timed_inference,
+                     "stack_high_water_bytes": run.stack_high_water_bytes,
+                     "arena_high_water_bytes": run.arena_high_water_bytes})
 
     def _measure_energy_mj(self) -> Measurement:
-        raise self._not_on_target("energy needs the inference window on the target (cycles for "
-                                  "the modelled figure, a power monitor for a measured one)")
+        run = self.on_target()
+        run.require_bit_exact()
+        seconds = run.median_cycles / self.board.clock_hz
+        power_mw = self.board.power.run_power_mw(self.board.clock_hz)
+        return Measurement(
+            "energy_mj", seconds * power_mw, "mJ", Evidence.MODELLED,
+            f"emulated inference time x modelled run power ({power_mw:.1f} mW = "
+            f"{self.board.power.supply_v} V x {self.board.power.run_current_ua_per_mhz} uA/MHz x "
+            f"{self.board.clock_hz / 1e6:g} MHz); source: {self.board.power.source}",
+            samples=len(run.cycles),
+            details={"inference_seconds": seconds, "run_power_mw": power_mw,
+                     "power_source": self.board.power.source})

@@ -106,7 +106,7 @@ class MailboxRunner:
         output = np.frombuffer(self.target.read_memory(self.address + header["output_offset"],
                                                        header["output_bytes"]), dtype=np.int8)
         return InferenceResult(output.copy(), header["cycles_total"],
-                               list(np.frombuffer(raw, dtype="<u4").astype(int)),
+                               np.frombuffer(raw, dtype="<u4").astype(int).tolist(),
                                header["arena_high_water_bytes"], header["stack_high_water_bytes"])
 
     def finish(self) -> list[str]:

@@ -33,9 +33,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="virtual board (default), the one connected probe, or a pyOCD unique id")
     group.addoption("--model", action="append", default=None, metavar="NAME",
                     help="model of the zoo to qualify (repeatable; default: every model)")
-    group.addoption("--samples", default="100", metavar="N|all",
-                    help="test images to run on the target (default 100); top-1 always covers "
-                         "all 10,000 test images through the host reference")
+    group.addoption("--samples", default="10", metavar="N|all",
+                    help="test images to run on the target (default 10; the first 3 with cycle "
+                         "accounting); top-1 always covers all 10,000 test images through the "
+                         "host reference and the host twin")
     group.addoption("--train", action="store_true", default=False,
                     help="retrain the selected models from their recipes before qualifying")
     group.addoption("--requirements", default=None, metavar="PATH",

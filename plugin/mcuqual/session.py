@@ -99,7 +99,8 @@ class QualificationSession:
         key = (board.name, model.name)
         if key not in self.deployments:
             self.deployments[key] = Deployment(model, board, self.probes[board.name], self.data,
-                                               self.cache, before_load=self._maybe_train)
+                                               self.cache, before_load=self._maybe_train,
+                                               samples=self.settings.samples)
         return self.deployments[key]
 
     def _maybe_train(self, model: ZooModel) -> None:

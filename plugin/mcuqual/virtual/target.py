@@ -91,6 +91,7 @@ class VirtualTarget:
         self._cycle_hooks: list[int] = []
         self._stop_hook: int | None = None
         self._stop_armed = False
+        self._pending_reset = False
         self.halted = True
         if cycle_accurate:
             self.set_cycle_accounting(True)

@@ -1,0 +1,185 @@
+"""The virtual STM32L4R9: ITM framing, the cycle model, faults and hangs, and real firmware."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import capstone
+import numpy as np
+import pytest
+
+from mcuqual import codegen, reference, tflite_model
+from mcuqual.boards import select_boards
+from mcuqual.cache import Cache
+from mcuqual.codegen import GeneratedModel
+from mcuqual.firmware_build import build_firmware
+from mcuqual.mailbox_runner import MailboxRunner
+from mcuqual.virtual import TargetFaultError, TargetTimeoutError, VirtualTarget
+from mcuqual.virtual.cycles import BRANCH_REFILL, CycleModel, instruction_cycles
+from mcuqual.virtual.itm import SYNC, decode, source_packet
+
+REPO = Path(__file__).resolve().parent.parent
+BOARD = select_boards(REPO / "qualification" / "boards", ["stm32l4r9"])[0]
+RAM = 0x2000_0000
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return Cache(tmp_path_factory.mktemp("virtual"))
+
+
+# ---- ITM ---------------------------------------------------------------------------
+def test_itm_source_packets_follow_the_architecture():
+    assert source_packet(0, ord("A"), 1) == bytes([0x01, 0x41])
+    assert source_packet(1, 0x12345678, 4) == bytes([0x0B, 0x78, 0x56, 0x34, 0x12])
+    assert source_packet(31, 0xBEEF, 2) == bytes([0xFA, 0xEF, 0xBE])
+    stream = SYNC + source_packet(0, ord("h"), 1) + bytes([0x70]) + source_packet(2, 7, 4) + \
+        source_packet(0, ord("i"), 1)
+    assert decode(stream) == {0: b"hi", 2: (7).to_bytes(4, "little")}
+
+
+# ---- cycle model -------------------------------------------------------------------
+def _insns(hex_code: str):
+    disassembler = capstone.Cs(capstone.CS_ARCH_ARM, capstone.CS_MODE_THUMB | capstone.CS_MODE_MCLASS)
+    return list(disassembler.disasm(bytes.fromhex(hex_code), 0x0800_0000))
+
+
+@pytest.mark.parametrize("code,cycles", [
+    ("0120", 1),            # movs r0, #1
+    ("4018", 1),            # adds r0, r0, r1
+    ("4843", 1),            # muls r0, r1, r0
+    ("91fbf2f0", 7),        # sdiv r0, r1, r2: 2-12, modelled as 7
+    ("10b5", 3),            # push {r4, lr}: 1 + N
+    ("d1e90023", 3),        # ldrd r2, r3, [r1]
+])
+def test_instruction_costs_from_the_trm(code, cycles):
+    (insn,) = _insns(code)
+    assert instruction_cycles(insn, after_memory_op=False)[0] == cycles
+
+
+def test_neighbouring_loads_pipeline():
+    model = CycleModel(0x0800_0000, 0x0820_0000, lambda: 0)
+    code = bytes.fromhex("0a684b68")          # ldr r2, [r1]; ldr r3, [r1, #4]
+    assert model.cost(RAM, code).cycles == 2 + 1
+
+
+def test_taken_branches_pay_the_refill_and_flash_misses_pay_wait_states():
+    model = CycleModel(0x0800_0000, 0x0820_0000, lambda: 5)
+    loop = bytes.fromhex("0138fdd1")          # subs r0, #1; bne <self>
+    fetch = lambda address, size: loop         # noqa: E731
+    model.on_block(0x0800_0100, 4, fetch)      # first pass: I-cache miss (5) + 2
+    assert model.cycles == 5 + 2
+    model.on_block(0x0800_0100, 4, fetch)      # branch back taken: refill, cache hit
+    assert model.cycles == 5 + 2 + BRANCH_REFILL + 2
+    model.on_flash_read(0x0801_0000)           # a weight: data-cache miss
+    model.on_flash_read(0x0801_0004)           # same 32-byte line: hit
+    assert model.cycles == 5 + 2 + BRANCH_REFILL + 2 + 5
+
+
+# ---- faults on raw code ------------------------------------------------------------
+def _run_snippet(code_hex: str, r0: int):
+    target = VirtualTarget(BOARD, cycle_accurate=False)
+    target.write_memory(RAM + 0x1000, bytes.fromhex(code_hex))
+    target.write_core_register("sp", RAM + 0x800)
+    target.write_core_register("r0", r0)
+    target.write_core_register("r1", 0x55)
+    target.write_core_register("pc", RAM + 0x1000)
+    target.run(lambda: False, max_cycles=10_000, timeout_s=10)
+
+
+def test_store_to_flash_faults():
+    with pytest.raises(TargetFaultError, match="store to read-only memory .* 0x08000010"):
+        _run_snippet("0160fee7", 0x0800_0010)      # str r1, [r0]; b .
+
+
+def test_read_of_unmapped_memory_faults():
+    with pytest.raises(TargetFaultError, match="read of unmapped address 0x30000000"):
+        _run_snippet("0168fee7", 0x3000_0000)      # ldr r1, [r0]; b .
+
+
+def test_endless_loop_ends_at_its_budget():
+    with pytest.raises(TargetTimeoutError, match="did not finish within its budget"):
+        _run_snippet("fee7", 0)                     # b .
+
+
+# ---- real firmware -------------------------------------------------------------------
+def test_firmware_boots_runs_bit_exact_and_logs_over_itm(tiny_tflite, cifar, cache):
+    generated = codegen.generate(tiny_tflite, "tiny")
+    image = build_firmware(generated, BOARD, cache)
+    target = VirtualTarget(BOARD)
+    target.load_elf(image.elf)
+    target.reset(halt=False)
+    target.swo_start()
+    runner = MailboxRunner(target, image.elf)
+    header = runner.boot()
+    assert header["input_bytes"] == 3072 and header["core_clock_hz"] == 120_000_000
+    inputs = tflite_model.quantize_images(cifar.test.images[:3], tflite_model.read(tiny_tflite).input)
+    golden = reference.run_reference(tiny_tflite, inputs, workers=1)
+    results = [runner.infer(x) for x in inputs]
+    for result, expected in zip(results, golden):
+        np.testing.assert_array_equal(result.output, expected)
+        assert 0 < sum(result.layer_cycles) <= result.cycles_total
+        assert result.stack_high_water_bytes > 0
+    lines = runner.finish()
+    assert lines[0].startswith("BOOT model=tiny board=stm32l4r9")
+    assert f"INFERENCE seq=3 cycles={results[-1].cycles_total}" in " ".join(lines)
+    assert not target.unmodelled              # every register the firmware touches is modelled
+
+
+BAD_MODEL = r'''
+#include "mq_model.h"
+#include "mq_model_config.h"
+int8_t mq_model_arena[16] __attribute__((section(".bss.mq_arena"), aligned(16)));
+static const char *const names[] = {"0:BAD"};
+const mq_model_info_t mq_model_info = {"bad", 3072u, 10u, 16u, 1u, names};
+const int8_t *mq_model_layer_output(int layer) { (void)layer; return mq_model_arena; }
+static volatile int sink;
+int recurse(int depth);
+int recurse(int depth)
+{
+    volatile char pad[256];
+    pad[0] = (char)depth;
+    if (depth > 100000000) return 0;
+    return recurse(depth + 1) + pad[0];
+}
+int mq_model_invoke(const int8_t *input, int8_t *output, mq_layer_hook_t hook, void *context)
+{
+    (void)hook; (void)context;
+    output[0] = input[0];
+#if BEHAVIOUR == 1
+    *(volatile uint32_t *)0x30000000u = 1u;
+#elif BEHAVIOUR == 2
+    for (;;) { sink++; }
+#else
+    sink = recurse(0);
+#endif
+    return 0;
+}
+'''
+
+
+def _bad_firmware(behaviour: int, cache):
+    config = ("#define MQ_MODEL_INPUT_BYTES 3072u\n#define MQ_MODEL_OUTPUT_BYTES 10u\n"
+              f"#define MQ_MODEL_LAYERS 1u\n#define MQ_MODEL_ARENA_BYTES 16u\n"
+              f"#define BEHAVIOUR {behaviour}\n")
+    model = GeneratedModel(f"bad{behaviour}", {"mq_model_data.c": BAD_MODEL,
+                                               "mq_model_config.h": config},
+                           16, 0, ["0:BAD"], 3072, 10)
+    image = build_firmware(model, BOARD, cache)
+    target = VirtualTarget(BOARD, cycle_accurate=False)
+    target.load_elf(image.elf)
+    target.reset(halt=False)
+    runner = MailboxRunner(target, image.elf, inference_budget_cycles=50_000_000, timeout_s=60)
+    runner.boot()
+    return runner
+
+
+@pytest.mark.parametrize("behaviour,error,message", [
+    (1, TargetFaultError, "bus fault: write to unmapped address 0x30000000"),
+    (2, TargetTimeoutError, "did not finish within its budget"),
+    (3, TargetFaultError, "stack overflow: write below the start of SRAM"),
+])
+def test_broken_firmware_ends_with_a_clear_report(behaviour, error, message, cache):
+    runner = _bad_firmware(behaviour, cache)
+    with pytest.raises(error, match=message) as info:
+        runner.infer(np.zeros(3072, dtype=np.int8))
+    assert "pc=0x08" in str(info.value)         # where it happened, in flash
