@@ -33,3 +33,17 @@ def test_checkpoint_resumes_instead_of_restarting(cifar, tmp_path):
     assert again.history["loss"] == first.history["loss"]
     longer = training.train(model, cifar, epochs=2, **args)
     assert longer.epochs_run == 2                     # another recipe: a fresh run, not a resume
+
+
+def test_augmentation_differs_between_epochs(cifar):
+    import numpy as np
+
+    from mcuqual.dataset import Split
+
+    one_image = Split(np.repeat(cifar.train.images[:1], 8, axis=0), np.zeros(8, dtype=np.uint8))
+    data = training.make_train_dataset(one_image, 8, ("random_crop_pad4", "horizontal_flip"), 1)
+    first, second = (next(iter(data))[0].numpy() for _ in range(2))
+    # eight crops of one image in one epoch differ, and the next epoch draws new ones
+    assert len({arr.tobytes() for arr in first}) > 1
+    assert not np.array_equal(np.sort(first.reshape(8, -1), axis=0),
+                              np.sort(second.reshape(8, -1), axis=0))

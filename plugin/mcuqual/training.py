@@ -55,7 +55,10 @@ def make_train_dataset(split: Split, batch_size: int, augmentation: tuple[str, .
     import tensorflow as tf
 
     images = tf.data.Dataset.from_tensor_slices((split.images, split.labels))
-    counter = tf.data.Dataset.random(seed=seed).map(lambda s: tf.stack([s, s + 7]))
+    # a fresh draw every epoch: with a fixed stream each image would get the same crop
+    # and flip in every epoch, and the augmentation would do almost nothing
+    counter = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).map(
+        lambda s: tf.stack([s, s + 7]))
     def prepare(pair, seed_pair):
         image, label = pair
         image = tf.cast(image, tf.float32) / 255.0
@@ -88,13 +91,15 @@ def _optimizer(model: ZooModel, steps_per_epoch: int, epochs: int):
         schedule = recipe.learning_rate
     if recipe.optimizer == "adamw":
         optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=recipe.weight_decay)
+    elif recipe.optimizer == "sgd":
+        optimizer = keras.optimizers.SGD(learning_rate=schedule, momentum=0.9, nesterov=True,
+                                         weight_decay=recipe.weight_decay or None)
+    else:
+        raise ValueError(f"model {model.name}: unknown optimizer {recipe.optimizer!r}")
+    if recipe.weight_decay:
         # decay kernels only: shrinking batch-norm scales and biases only hurts
         optimizer.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
-        return optimizer
-    if recipe.optimizer == "sgd":
-        return keras.optimizers.SGD(learning_rate=schedule, momentum=0.9, nesterov=True,
-                                    weight_decay=recipe.weight_decay or None)
-    raise ValueError(f"model {model.name}: unknown optimizer {recipe.optimizer!r}")
+    return optimizer
 
 
 def train(model: ZooModel, dataset: Cifar10, *, epochs: int | None = None,
