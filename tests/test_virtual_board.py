@@ -183,3 +183,81 @@ def test_broken_firmware_ends_with_a_clear_report(behaviour, error, message, cac
     with pytest.raises(error, match=message) as info:
         runner.infer(np.zeros(3072, dtype=np.int8))
     assert "pc=0x08" in str(info.value)         # where it happened, in flash
+
+
+# ---- the flash controller, driven by code on the core ---------------------------------
+FLASH_ROUTINE = """
+    .syntax unified
+    .thumb
+    ldr r0, =0x40022000
+    ldr r1, =0x45670123
+    str r1, [r0, #8]           @ KEYR: key 1
+    ldr r1, =0xCDEF89AB
+    str r1, [r0, #8]           @ KEYR: key 2 -> unlocked
+    ldr r1, =(2 << 3) | 2
+    str r1, [r0, #0x14]        @ CR: PER, page 2
+    ldr r1, =(2 << 3) | 2 | (1 << 16)
+    str r1, [r0, #0x14]        @ CR: STRT -> erase
+    movs r1, #1
+    str r1, [r0, #0x14]        @ CR: PG
+    ldr r2, =0x08002000
+    ldr r3, =0x11223344
+    str r3, [r2], #4           @ double word, post-indexed stores
+    ldr r3, =0x55667788
+    str r3, [r2], #4
+    movs r1, #0
+    str r1, [r0, #0x14]
+done:
+    b done
+"""
+
+
+def _assemble(source: str, tmp_path) -> tuple[bytes, int]:
+    import subprocess
+
+    asm, obj = tmp_path / "routine.s", tmp_path / "routine.o"
+    asm.write_text(source)
+    subprocess.run(["arm-none-eabi-as", "-mcpu=cortex-m4", "-mthumb", "-o", str(obj), str(asm)],
+                   check=True)
+    out = tmp_path / "routine.bin"
+    subprocess.run(["arm-none-eabi-objcopy", "-O", "binary", str(obj), str(out)], check=True)
+    symbols = subprocess.run(["arm-none-eabi-nm", str(obj)], capture_output=True, text=True,
+                             check=True).stdout
+    done = next(int(line.split()[0], 16) for line in symbols.splitlines() if line.endswith(" done"))
+    return out.read_bytes(), done
+
+
+def _run_routine(code: bytes, done: int) -> VirtualTarget:
+    target = VirtualTarget(BOARD, cycle_accurate=False)
+    target.write_memory(0x0800_2000, b"\x00" * 16)       # old contents: page 2 not erased
+    target.write_memory(0x0800_3000, b"\x5a" * 16)       # page 3 must stay as it is
+    target.write_memory(RAM + 0x1000, code)
+    target.write_core_register("sp", RAM + 0x800)
+    target.write_core_register("pc", RAM + 0x1000)
+    target.run(lambda: target.read_core_register("pc") == RAM + 0x1000 + done,
+               max_cycles=10_000_000, timeout_s=20)
+    return target
+
+
+def test_code_on_the_core_erases_and_programs_flash(tmp_path):
+    code, done = _assemble(FLASH_ROUTINE, tmp_path)
+    target = _run_routine(code, done)
+    assert target.read_memory(0x0800_2000, 8) == bytes.fromhex("4433221188776655")
+    assert target.read_memory(0x0800_2008, 4088) == b"\xff" * 4088        # rest of the page erased
+    assert target.read_memory(0x0800_3000, 16) == b"\x5a" * 16
+    assert target.read_core_register("r2") == 0x0800_2008                 # writeback happened
+
+
+def test_flash_stays_locked_without_the_key_sequence(tmp_path):
+    wrong_key = FLASH_ROUTINE.replace("0xCDEF89AB", "0x12345678")
+    code, done = _assemble(wrong_key, tmp_path)
+    with pytest.raises(TargetFaultError, match="store to read-only memory \\(flash\\) at 0x08002000"):
+        _run_routine(code, done)
+
+
+def test_programming_a_written_double_word_is_a_programming_error(tmp_path):
+    no_erase = FLASH_ROUTINE.replace("str r1, [r0, #0x14]        @ CR: STRT -> erase", "nop")
+    code, done = _assemble(no_erase, tmp_path)
+    target = _run_routine(code, done)
+    assert target.read_memory(0x0800_2000, 8) == b"\x00" * 8               # unchanged
+    assert target.read_u32(0x4002_2010) & (1 << 3)                           # SR.PROGERR

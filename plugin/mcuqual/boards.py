@@ -16,6 +16,7 @@ class MemoryRegion:
     size: int
     page_size: int | None = None
     alias: int | None = None     # a second address the same memory answers at
+    banks: int = 1
 
     @property
     def end(self) -> int:
@@ -78,7 +79,7 @@ def load_board(path: Path) -> Board:
         try:
             region = MemoryRegion(name=entry["name"], kind=entry["kind"], start=int(entry["start"]),
                                   size=int(entry["size"]), page_size=entry.get("page_size"),
-                                  alias=entry.get("alias"))
+                                  alias=entry.get("alias"), banks=int(entry.get("banks", 1)))
         except KeyError as exc:
             raise ConfigError(f"{path}: a [[memory]] region lacks {exc.args[0]!r}.") from exc
         if region.kind not in ("flash", "ram") or region.size <= 0:

@@ -17,7 +17,8 @@ from typing import Callable
 from elftools.elf.elffile import ELFFile
 from unicorn import (UC_ARCH_ARM, UC_ERR_EXCEPTION, UC_ERR_FETCH_PROT, UC_ERR_FETCH_UNMAPPED,
                      UC_ERR_INSN_INVALID, UC_ERR_READ_PROT, UC_ERR_READ_UNMAPPED,
-                     UC_ERR_WRITE_PROT, UC_ERR_WRITE_UNMAPPED, UC_HOOK_BLOCK, UC_HOOK_MEM_INVALID,
+                     UC_ERR_WRITE_PROT, UC_ERR_WRITE_UNMAPPED, UC_HOOK_BLOCK,
+                     UC_HOOK_MEM_INVALID,
                      UC_HOOK_MEM_READ, UC_HOOK_MEM_WRITE, UC_MODE_MCLASS, UC_MODE_THUMB,
                      UC_PROT_EXEC, UC_PROT_READ, UC_PROT_WRITE, Uc, UcError)
 from unicorn import arm_const as arm
@@ -25,8 +26,8 @@ from unicorn import arm_const as arm
 from ..boards import Board
 from ..errors import McuqualError
 from .cycles import CycleModel
-from .peripherals import (Dbgmcu, Dwt, FlashInterface, Itm, Peripheral, Pwr, Rcc,
-                          SystemControlSpace)
+from .flash_controller import FlashController
+from .peripherals import Dbgmcu, Dwt, Itm, Peripheral, Pwr, Rcc, SystemControlSpace
 
 log = logging.getLogger("mcuqual.virtual")
 
@@ -72,7 +73,12 @@ class VirtualTarget:
         self._invalid: tuple[int, int, int] | None = None
         self._buffers: list[ctypes.Array] = []
         self._map_memories()
-        self.flash_interface = FlashInterface(0x4002_2000, 0x400)
+        flash = self._flash_region()
+        self.flash_interface = FlashController(0x4002_2000, flash.start, flash.size,
+                                               flash.page_size or 0x1000, flash.banks,
+                                               self._buffers[0], self._flash_changed)
+        self._fixups: list[tuple[int, bytes]] = []
+        self._flash_fault: int | None = None
         self.scs = SystemControlSpace(0xE000_E000, self._reset_request)
         self._peripherals: list[Peripheral] = [
             Rcc(0x4002_1000), Pwr(0x4000_7000), self.flash_interface,
@@ -84,10 +90,14 @@ class VirtualTarget:
         self.uc.mmio_map(PERIPHERAL_BASE, PERIPHERAL_SIZE, self._mmio_read, PERIPHERAL_BASE,
                          self._mmio_write, PERIPHERAL_BASE)
         self.uc.mmio_map(PPB_BASE, PPB_SIZE, self._mmio_read, PPB_BASE, self._mmio_write, PPB_BASE)
-        flash = self._flash_region()
         self.cycle_model = CycleModel(flash.start, flash.end,
                                       lambda: self.flash_interface.wait_states)
         self.uc.hook_add(UC_HOOK_MEM_INVALID, self._on_invalid)
+        self.uc.hook_add(UC_HOOK_MEM_WRITE, self._on_flash_write, begin=flash.start,
+                         end=flash.end - 1)
+        # a store's fix-up lands once its block is done: flash is programmed by code in RAM
+        self.uc.hook_add(UC_HOOK_BLOCK, self._apply_fixups, begin=self.ram_start,
+                         end=self.ram_end - 1)
         self._cycle_hooks: list[int] = []
         self._stop_hook: int | None = None
         self._stop_armed = False
@@ -104,7 +114,9 @@ class VirtualTarget:
         flash = self._flash_region()
         flash_buffer = ctypes.create_string_buffer(b"\xff" * flash.size, flash.size)
         self._buffers.append(flash_buffer)
-        self.uc.mem_map_ptr(flash.start, flash.size, UC_PROT_READ | UC_PROT_EXEC,
+        # writable to the emulator so the flash controller can see stores; a write hook
+        # decides what each store really does (program, or fault as on the part)
+        self.uc.mem_map_ptr(flash.start, flash.size, UC_PROT_READ | UC_PROT_WRITE | UC_PROT_EXEC,
                             ctypes.addressof(flash_buffer))
         # boot alias at 0: what a NULL read sees on the real part
         self.uc.mem_map_ptr(0, flash.size, UC_PROT_READ | UC_PROT_EXEC,
@@ -234,6 +246,7 @@ class VirtualTarget:
         self.write_core_register("pc", pc & ~1)
         self.write_core_register("xpsr", 1 << 24)     # Thumb bit
         self._pending_reset = False
+        self.flash_interface.reset()
         self.halted = halt
 
     def stop_on_write(self, address: int) -> None:
@@ -252,6 +265,34 @@ class VirtualTarget:
     def _on_invalid(self, uc, access, address, size, value, data) -> bool:
         self._invalid = (access, address, size)
         return False
+
+    def _flash_changed(self, offset: int, size: int) -> None:
+        start = self._flash_region().start + offset
+        self.uc.ctl_remove_cache(start, start + size)     # no stale translated code
+
+    def _on_flash_write(self, uc, access, address, size, value, data) -> None:
+        """Runs before the store lands: remember what the flash must hold afterwards."""
+        base = ctypes.addressof(self._buffers[0])
+        offset = (address - self._flash_region().start) & ~7
+        # what the flash holds: a fix-up not yet applied knows better than the raw bytes
+        pending = [content for where, content in self._fixups if where == offset]
+        before = pending[-1] if pending else ctypes.string_at(base + offset, 8)
+        if self.flash_interface.store(address, size, value):
+            self._fixups.append((offset, self.flash_interface.expected(offset, before)))
+        else:
+            self._fixups.append((offset, before))
+            self._flash_fault = address
+            uc.emu_stop()
+
+    def _apply_fixups(self, *unused) -> None:
+        if not self._fixups:
+            return
+        base = ctypes.addressof(self._buffers[0])
+        start = self._flash_region().start
+        for offset, content in self._fixups:
+            ctypes.memmove(base + offset, content, 8)
+            self.uc.ctl_remove_cache(start + offset, start + offset + 8)
+        self._fixups.clear()
 
     def _fault(self, error: UcError) -> TargetFaultError:
         registers = self.registers()
@@ -291,8 +332,18 @@ class VirtualTarget:
             try:
                 self.uc.emu_start(pc | 1, 0, count=SLICE_INSTRUCTIONS)
             except UcError as error:
+                self._apply_fixups()
                 self.halted = True
                 raise self._fault(error) from None
+            self._apply_fixups()
+            if self._flash_fault is not None:
+                address, self._flash_fault = self._flash_fault, None
+                self.halted = True
+                registers = self.registers()
+                raise TargetFaultError(
+                    f"target fault on the virtual {self.board.name}: bus fault: store to "
+                    f"read-only memory (flash) at 0x{address:08x} (pc=0x{registers['pc']:08x} "
+                    f"lr=0x{registers['lr']:08x} sp=0x{registers['sp']:08x})", registers, address)
             if self._pending_reset:
                 self.reset(halt=False)
             executed += SLICE_INSTRUCTIONS
