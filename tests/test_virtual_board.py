@@ -261,3 +261,21 @@ def test_programming_a_written_double_word_is_a_programming_error(tmp_path):
     target = _run_routine(code, done)
     assert target.read_memory(0x0800_2000, 8) == b"\x00" * 8               # unchanged
     assert target.read_u32(0x4002_2010) & (1 << 3)                           # SR.PROGERR
+
+
+def test_debugger_register_access_and_step():
+    target = VirtualTarget(BOARD, cycle_accurate=False)
+    target.write_memory(RAM + 0x1000, bytes.fromhex("0130fee7"))    # adds r0, #1; b .
+    target.write_core_register("pc", RAM + 0x1000)
+    target.write_core_register("r0", 41)
+    target.step()
+    assert target.read_core_register("r0") == 42
+    assert target.read_core_register("pc") == RAM + 0x1002
+    # the debugger's path: DCRSR selects r0 for reading, DCRDR holds its value
+    target.write_u32(0xE000_EDF4, 0)
+    assert target.read_u32(0xE000_EDF8) == 42
+    target.write_u32(0xE000_EDF8, 7)
+    target.write_u32(0xE000_EDF4, (1 << 16) | 1)                   # write r1
+    assert target.read_core_register("r1") == 7
+    assert target.read_u32(0xE000_EDF0) & (1 << 17)                  # S_HALT while halted
+    assert target.read_u32(0xE000_ED00) == 0x410FC241                 # CPUID: Cortex-M4 r0p1

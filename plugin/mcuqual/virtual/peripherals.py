@@ -87,21 +87,45 @@ class Dbgmcu(Peripheral):
 
 
 class SystemControlSpace(Peripheral):
-    """SCS (0xE000E000): SysTick, SCB and CoreDebug registers as plain storage,
-    with CPUID fixed to a Cortex-M4 r0p1 and AIRCR's reset request reported."""
+    """SCS (0xE000E000): SysTick, SCB and CoreDebug. CPUID reads as a Cortex-M4 r0p1;
+    AIRCR's reset request resets the core; DHCSR reports halt state; DCRSR/DCRDR move
+    core registers the way a debugger expects (ARMv7-M ARM, C1.6)."""
 
     name = "SCS"
-    CPUID = 0xD00
-    AIRCR = 0xD0C
+    CPUID, AIRCR = 0xD00, 0xD0C
+    DHCSR, DCRSR, DCRDR = 0xDF0, 0xDF4, 0xDF8
+    DHCSR_KEY = 0xA05F
 
-    def __init__(self, base: int, on_reset_request: Callable[[], None]) -> None:
+    def __init__(self, base: int, on_reset_request: Callable[[], None],
+                 core_register: Callable[[int, int | None], int] | None = None,
+                 halted: Callable[[], bool] | None = None) -> None:
         super().__init__(base, 0x1000)
         self.regs[self.CPUID] = 0x410FC241
         self.on_reset_request = on_reset_request
+        self.core_register = core_register
+        self.halted = halted or (lambda: False)
+
+    def read(self, offset: int, size: int) -> int:
+        if offset == self.DHCSR:
+            control = self.regs.get(self.DHCSR, 0) & 0xF
+            status = (1 << 16) | ((1 << 17) if self.halted() else 0)   # S_REGRDY, S_HALT
+            return control | status
+        return super().read(offset, size)
 
     def write(self, offset: int, size: int, value: int) -> None:
         if offset == self.AIRCR and (value >> 16) == 0x05FA and value & (1 << 2):
             self.on_reset_request()
+            return
+        if offset == self.DHCSR:
+            if (value >> 16) == self.DHCSR_KEY:      # writes without the key are ignored
+                self.regs[self.DHCSR] = value & 0xF
+            return
+        if offset == self.DCRSR and self.core_register is not None:
+            selector = value & 0x7F
+            if value & (1 << 16):                     # REGWnR: write DCRDR to the register
+                self.core_register(selector, self.regs.get(self.DCRDR, 0))
+            else:
+                self.regs[self.DCRDR] = self.core_register(selector, None) & 0xFFFFFFFF
             return
         super().write(offset, size, value)
 

@@ -79,7 +79,8 @@ class VirtualTarget:
                                                self._buffers[0], self._flash_changed)
         self._fixups: list[tuple[int, bytes]] = []
         self._flash_fault: int | None = None
-        self.scs = SystemControlSpace(0xE000_E000, self._reset_request)
+        self.scs = SystemControlSpace(0xE000_E000, self._reset_request, self._debug_register,
+                                      lambda: self.halted)
         self._peripherals: list[Peripheral] = [
             Rcc(0x4002_1000), Pwr(0x4000_7000), self.flash_interface,
             Itm(0xE000_0000, self._swo_sink, self._trace_enabled),
@@ -221,6 +222,29 @@ class VirtualTarget:
 
     def write_core_register(self, name: str, value: int) -> None:
         self.uc.reg_write(REGISTERS[name], value)
+
+    # DCRSR register selectors (ARMv7-M ARM, C1.6.3)
+    _SELECTORS = {**{n: f"r{n}" for n in range(13)}, 13: "sp", 14: "lr", 15: "pc", 16: "xpsr",
+                  17: "msp", 18: "psp", 20: "control"}
+
+    def _debug_register(self, selector: int, value: int | None) -> int:
+        name = self._SELECTORS.get(selector)
+        if name is None:
+            return 0
+        if value is not None:
+            self.write_core_register(name, value)
+            return value
+        return self.read_core_register(name)
+
+    def step(self) -> None:
+        """Execute one instruction."""
+        pc = self.read_core_register("pc")
+        try:
+            self.uc.emu_start(pc | 1, 0, count=1)
+        except UcError as error:
+            raise self._fault(error) from None
+        finally:
+            self._apply_fixups()
 
     def registers(self) -> dict[str, int]:
         return {name: self.read_core_register(name) for name in ("pc", "lr", "sp", "xpsr")}
