@@ -21,6 +21,10 @@ from .zoo import HISTORY_PLOT, ZooModel
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# Bumped whenever training itself changes meaning, so no checkpoint of an older
+# pipeline is resumed (2: augmentation redrawn every epoch).
+TRAINING_VERSION = 2
+
 
 @dataclass
 class TrainingOutcome:
@@ -33,7 +37,8 @@ class TrainingOutcome:
 
 def recipe_key(model: ZooModel, dataset: Cifar10, limit: int | None) -> str:
     """Identifies a training run: a checkpoint is only resumed by the same recipe and data."""
-    text = json.dumps({"recipe": asdict(model.recipe), "data": dataset.fingerprint,
+    text = json.dumps({"version": TRAINING_VERSION, "recipe": asdict(model.recipe),
+                       "data": dataset.fingerprint,
                        "limit": limit, "builder": (model.folder / "model.py").read_text()},
                       sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
