@@ -142,3 +142,26 @@ def test_arena_plan_never_overlaps_live_buffers():
                     assert (offsets[a.key] + a.size <= offsets[b.key]
                             or offsets[b.key] + b.size <= offsets[a.key])
         assert total <= sum(b.size + 15 for b in buffers)
+
+
+def test_a_wrong_multiplier_is_caught_and_located(tiny_tflite, cifar, cache):
+    """A deliberately broken requantization in one layer: the check names that layer."""
+    import re
+
+    from mcuqual.twin_check import BitExactnessError, compare_with_reference
+
+    generated = codegen.generate(tiny_tflite, "tiny")
+    source = generated.sources["mq_model_data.c"]
+    broken_source = re.sub(r"(static const int32_t l2_m\[\d+\] MQ_MODEL_CONST = \{\n    )(\d+)",
+                           lambda m: m.group(1) + str(int(m.group(2)) // 2), source)
+    assert broken_source != source
+    broken = codegen.GeneratedModel(**{**generated.__dict__,
+                                       "sources": {**generated.sources,
+                                                   "mq_model_data.c": broken_source}})
+    twin = HostTwin(build_host_twin(broken, cache), broken.input_bytes, broken.output_bytes)
+    inputs = tflite_model.quantize_images(cifar.test.images[:50], tflite_model.read(tiny_tflite).input)
+    golden = reference.run_reference(tiny_tflite, inputs, workers=1)
+    check = compare_with_reference(twin, inputs, golden, cache, "tiny", tiny_tflite, broken)
+    assert check.mismatched_images > 0
+    with pytest.raises(BitExactnessError, match=r"first differing layer 2:FULLY_CONNECTED"):
+        check.require_bit_exact()

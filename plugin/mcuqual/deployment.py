@@ -172,7 +172,7 @@ class Deployment:
             test = self.data.get().test
             inputs = tflite_model.quantize_images(test.images, self.summary().input)
             return compare_with_reference(twin, inputs, self.evaluation().outputs, self.cache,
-                                          self.model.name)
+                                          self.model.name, self.flatbuffer(), generated)
         return self._timed("host_twin", check,
                            lambda c: f"{c.images} images, {c.mismatched_images} differ"
                                      + (" (cached)" if c.from_cache else ""))

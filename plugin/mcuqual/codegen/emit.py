@@ -25,6 +25,7 @@ class GeneratedModel:
     input_bytes: int
     output_bytes: int
     tensor_offsets: dict[int, int] = field(default_factory=dict)
+    layer_tensors: list[int] = field(default_factory=list)   # .tflite tensor each layer writes
 
 
 def _c_array(ctype: str, name: str, values: np.ndarray | list[int], per_line: int = 24) -> str:
@@ -319,7 +320,7 @@ def generate(flatbuffer: bytes, name: str) -> GeneratedModel:
     return GeneratedModel(name, {"mq_model_data.c": source, "mq_model_config.h": config},
                           arena_bytes,
                           emitter.constant_bytes, layer_names, inp.elements, out.elements,
-                          tensor_offsets)
+                          tensor_offsets, [o for _, _, o in emitter.calls])
 
 
 def _translation_unit(name, emitter, offsets, arena_bytes, input_bytes, output_bytes,
