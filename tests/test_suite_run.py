@@ -87,7 +87,7 @@ def test_suite_reports_every_figure_with_its_evidence(run_suite, pytester, tiny_
     categories = json.loads((allure / "categories.json").read_text())
     assert {"Requirement not met", "Not measurable with this probe"} <= {c["name"] for c in categories}
     labelled = [json.loads(p.read_text()) for p in allure.glob("*-result.json")]
-    labels = {(l["name"], l["value"]) for r in labelled for l in r["labels"]}
+    labels = {(label["name"], label["value"]) for r in labelled for label in r["labels"]}
     assert ("story", "tiny") in labels and ("feature", "REQ-ACC Top-1 accuracy of the INT8 model on "
                                                        "the CIFAR-10 test set") in labels
 

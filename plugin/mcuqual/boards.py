@@ -1,10 +1,10 @@
 """Board profiles as data: a new board is a TOML file, not code."""
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from .tomlfile import read_toml
 from .errors import ConfigError
 
 
@@ -65,10 +65,7 @@ _REQUIRED = ("name", "title", "mcu", "core", "clock_hz", "pyocd_target", "memory
 
 def load_board(path: Path) -> Board:
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    data = read_toml(path)
     missing = [key for key in _REQUIRED if key not in data]
     if missing:
         raise ConfigError(f"{path}: board profile lacks {', '.join(missing)}.")

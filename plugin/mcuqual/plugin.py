@@ -6,7 +6,6 @@ everything that computes a figure works without pytest.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 

@@ -6,7 +6,6 @@ a surprise at build time.
 """
 from __future__ import annotations
 
-import io
 import os
 import warnings
 from pathlib import Path

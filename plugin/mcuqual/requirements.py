@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import math
 import operator
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from .tomlfile import read_toml
 from .errors import ConfigError
 
 # metric -> (canonical unit, {accepted unit: factor to canonical}); "KB" is filled per file.
@@ -61,10 +61,7 @@ def load_requirements(path: Path) -> list[Requirement]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"requirements file {path} not found (--requirements PATH).")
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    data = read_toml(path)
     kilobyte = data.get("kilobyte_bytes", 1024)
     if kilobyte not in (1000, 1024):
         raise ConfigError(f"{path}: kilobyte_bytes must be 1000 or 1024, not {kilobyte!r}.")

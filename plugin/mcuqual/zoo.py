@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from .tomlfile import read_toml
 from .errors import ConfigError, MissingArtifactError, ModelError
 
 if TYPE_CHECKING:  # keras is heavy; import it only where a model is built
@@ -134,10 +134,7 @@ def load_model_folder(folder: Path) -> ZooModel:
         raise ModelError(f"{folder}: a model folder needs {BUILDER_FILE} with a build() function.")
     if not card_path.is_file():
         raise ModelError(f"{folder}: a model folder needs {CARD_FILE} (title, input, recipe).")
-    try:
-        card = tomllib.loads(card_path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise ModelError(f"{card_path}: not valid TOML: {exc}") from exc
+    card = read_toml(card_path, ModelError)
     name = card.get("name", folder.name)
     if name != folder.name:
         raise ModelError(f"{card_path}: name {name!r} differs from its folder {folder.name!r}.")

@@ -1,0 +1,15 @@
+"""Reading the project's TOML files (requirements, boards, model cards) with one clear error."""
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, McuqualError
+
+
+def read_toml(path: Path, error: type[McuqualError] = ConfigError) -> dict[str, Any]:
+    try:
+        return tomllib.loads(Path(path).read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise error(f"{path}: not valid TOML: {exc}") from exc
