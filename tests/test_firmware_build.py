@@ -110,3 +110,15 @@ def test_host_mailbox_layout_matches_the_firmware_struct(tiny_tflite, cache):
         assert members[field] == mailbox.offset_of(field), field
     assert members["layer_cycles"] == mailbox.LAYER_CYCLES_OFFSET
     assert members["input"] == mailbox.LAYER_CYCLES_OFFSET + 4 * mailbox.MAX_LAYERS
+
+
+def test_ds_cnn_lite_is_designed_to_fit_the_studys_budgets(cifar, cache):
+    """The architecture, not the training, decides these bytes: checked with random weights."""
+    from mcuqual import zoo
+    from test_codegen import _randomize
+
+    model = zoo.discover(REPO / "models")["ds_cnn_lite"]
+    flatbuffer = convert(_randomize(model.build(seed=1), seed=5), calibration_images(cifar, 50))
+    figures = analyze(build_firmware(codegen.generate(flatbuffer, "ds_cnn_lite"), BOARD, cache).elf)
+    assert figures.weights_bytes <= 160 * 1024
+    assert figures.arena_bytes <= 120 * 1024
