@@ -279,3 +279,22 @@ def test_debugger_register_access_and_step():
     assert target.read_core_register("r1") == 7
     assert target.read_u32(0xE000_EDF0) & (1 << 17)                  # S_HALT while halted
     assert target.read_u32(0xE000_ED00) == 0x410FC241                 # CPUID: Cortex-M4 r0p1
+
+
+@pytest.mark.parametrize("name", ["resnet8", "ds_cnn_lite"])
+def test_dsp_kernels_on_the_target_are_bit_exact(name, cifar, cache):
+    """The Cortex-M4 build uses SMLAD/SXTB16 dot products the host twin does not:
+    check them on the emulated core against tflite_micro."""
+    from mcuqual import zoo
+    from mcuqual.quantize import calibration_images, convert
+    from mcuqual.target_run import run_on_virtual_board
+    from test_codegen import _randomize
+
+    model = zoo.discover(REPO / "models")[name]
+    flatbuffer = convert(_randomize(model.build(seed=1), seed=5), calibration_images(cifar, 50))
+    generated = codegen.generate(flatbuffer, name)
+    image = build_firmware(generated, BOARD, cache)
+    inputs = tflite_model.quantize_images(cifar.test.images[:3], tflite_model.read(flatbuffer).input)
+    golden = reference.run_reference(flatbuffer, inputs, workers=1)
+    run = run_on_virtual_board(BOARD, image, generated, inputs, golden, name, timed_runs=0)
+    assert run.mismatched_images == 0 and run.images == 3

@@ -1,16 +1,21 @@
-/* FULLY_CONNECTED, int8, per-tensor or per-channel weights. */
+/* FULLY_CONNECTED, int8, per-tensor or per-channel weights (weights' zero point 0). */
 #include "mq_nn.h"
 
 void mq_fully_connected_s8(const mq_fc_params_t *p, const int8_t *input, const int8_t *filter,
                            const int32_t *bias, const int32_t *multiplier,
                            const int32_t *shift, int8_t *output)
 {
+    int32_t input_sum = 0;             /* for a non-zero weight offset: sum(x + io) */
+    if (p->filter_offset) {
+        for (int i = 0; i < p->in_features; ++i) {
+            input_sum += (int32_t)input[i] + p->input_offset;
+        }
+    }
     for (int o = 0; o < p->out_features; ++o) {
         const int8_t *w = filter + (int32_t)o * p->in_features;
-        int32_t acc = 0;
-        for (int i = 0; i < p->in_features; ++i) {
-            acc += ((int32_t)w[i] + p->filter_offset) * ((int32_t)input[i] + p->input_offset);
-        }
+        /* sum((w + fo) * (x + io)) = sum(w (x + io)) + fo sum(x + io) */
+        int32_t acc = mq_dot_offset_s8(input, w, p->in_features, p->input_offset) +
+                      p->filter_offset * input_sum;
         if (bias) {
             acc += bias[o];
         }

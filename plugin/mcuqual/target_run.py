@@ -87,9 +87,9 @@ def run_on_virtual_board(board: Board, image: FirmwareImage, generated: Generate
         fast_seconds = (time.monotonic() - started) / (len(inputs) - timed)
     log_lines = runner.finish()
     mismatched = np.flatnonzero((np.stack(outputs) != golden).any(axis=1))
-    median_index = int(np.argsort(cycles)[len(cycles) // 2])
+    median_layers = per_layer[int(np.argsort(cycles)[len(cycles) // 2])] if cycles else []
     return OnTargetRun(
-        label, len(inputs), cycles, list(generated.layers), per_layer[median_index],
+        label, len(inputs), cycles, list(generated.layers), median_layers,
         int(mismatched.size), int(mismatched[0]) if mismatched.size else None, stack_hw, arena_hw,
         round(timed_seconds, 2), round(fast_seconds, 3) if fast_seconds else None, log_lines,
         sorted(f"0x{a:08x}" for a in target.unmodelled))
