@@ -165,3 +165,25 @@ def test_a_wrong_multiplier_is_caught_and_located(tiny_tflite, cifar, cache):
     assert check.mismatched_images > 0
     with pytest.raises(BitExactnessError, match=r"first differing layer 2:FULLY_CONNECTED"):
         check.require_bit_exact()
+
+
+def test_dilated_and_multiplier_layers_are_bit_exact(cifar, cache):
+    """The kernels' less travelled paths: dilation, depth multiplier 2, valid padding, max pool."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input((32, 32, 3))
+    x = layers.Conv2D(8, 3, dilation_rate=2, padding="same", activation="relu")(inputs)
+    x = layers.DepthwiseConv2D(3, depth_multiplier=2, padding="valid", activation="relu")(x)
+    x = layers.DepthwiseConv2D(3, dilation_rate=2, padding="same")(x)
+    x = layers.MaxPooling2D(2)(x)
+    x = layers.AveragePooling2D(3, strides=2, padding="same")(x)
+    outputs = layers.Dense(10, activation="softmax")(layers.Flatten()(x))
+    model = _randomize(keras.Model(inputs, outputs, name="paths"), seed=9)
+    flatbuffer = convert(model, calibration_images(cifar, 50))
+    generated = codegen.generate(flatbuffer, "paths")
+    twin = HostTwin(build_host_twin(generated, cache), generated.input_bytes,
+                    generated.output_bytes)
+    inputs_q = tflite_model.quantize_images(cifar.test.images[:100], tflite_model.read(flatbuffer).input)
+    np.testing.assert_array_equal(twin.run(inputs_q),
+                                  reference.run_reference(flatbuffer, inputs_q, workers=1))
