@@ -4,9 +4,13 @@
 void mq_mul_s8(const mq_mul_params_t *p, const int8_t *input1, const int8_t *input2,
                int8_t *output)
 {
+    uint32_t j1 = 0;                       /* i modulo each input's length, without a divide */
+    uint32_t j2 = 0;
     for (uint32_t i = 0; i < p->size; ++i) {
-        const int32_t a = (int32_t)input1[i % p->input1_inner] + p->input1_offset;
-        const int32_t b = (int32_t)input2[i % p->input2_inner] + p->input2_offset;
+        const int32_t a = (int32_t)input1[j1] + p->input1_offset;
+        const int32_t b = (int32_t)input2[j2] + p->input2_offset;
+        j1 = j1 + 1 == p->input1_inner ? 0 : j1 + 1;
+        j2 = j2 + 1 == p->input2_inner ? 0 : j2 + 1;
         int32_t out = mq_multiply_by_quantized_multiplier(a * b, p->output_multiplier,
                                                           p->output_shift);
         out += p->output_offset;

@@ -7,7 +7,7 @@
 #include "mq_mailbox.h"
 #include "stm32l4r9_regs.h"
 
-void mq_fault_report(const uint32_t *frame, uint32_t sp);
+__attribute__((used)) void mq_fault_report(const uint32_t *frame, uint32_t sp);
 
 __attribute__((naked)) void mq_fault_handler(void)
 {
