@@ -298,3 +298,26 @@ def test_dsp_kernels_on_the_target_are_bit_exact(name, cifar, cache):
     golden = reference.run_reference(flatbuffer, inputs, workers=1)
     run = run_on_virtual_board(BOARD, image, generated, inputs, golden, name, timed_runs=0)
     assert run.mismatched_images == 0 and run.images == 3
+
+
+def test_rom_table_leads_a_debugger_to_every_component():
+    target = VirtualTarget(BOARD, cycle_accurate=False)
+    rom = 0xE00F_F000
+
+    def component_class(base):
+        cidr = [target.read_u32(base + 0xFF0 + 4 * i) & 0xFF for i in range(4)]
+        assert cidr[0] == 0x0D and cidr[2] == 0x05 and cidr[3] == 0xB1, hex(base)
+        return cidr[1]
+
+    assert component_class(rom) == 0x10                     # a ROM table
+    found, index = [], 0
+    while (entry := target.read_u32(rom + 4 * index)) != 0:
+        assert entry & 1                                      # present
+        found.append((rom + (entry & 0xFFFFF000)) & 0xFFFFFFFF)
+        index += 1
+    assert found == [0xE000_E000, 0xE000_1000, 0xE000_2000, 0xE000_0000, 0xE004_0000, 0xE004_1000]
+    for base in found:
+        assert component_class(base) in (0xE0, 0x90)
+    # the SCS identifies as an ARMv7-M system control space (part number 0x00C)
+    scs_part = target.read_u32(0xE000_EFE0) | (target.read_u32(0xE000_EFE4) & 0xF) << 8
+    assert scs_part == 0x00C

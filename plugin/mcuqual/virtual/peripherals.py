@@ -16,13 +16,38 @@ from .itm import SYNC, source_packet
 
 log = logging.getLogger("mcuqual.virtual")
 
+# CoreSight identification (ARM IHI 0029, and the Cortex-M4 TRM's ROM table and component
+# tables): PIDR4, PIDR0..3 and the component class in CIDR1 for each debug component.
+CIDR_PREAMBLE = (0x0D, None, 0x05, 0xB1)
+CLASS_ROM_TABLE, CLASS_GENERIC_IP, CLASS_CORESIGHT = 0x10, 0xE0, 0x90
+M4_IDS = {                      # component: (PIDR0, PIDR1, PIDR2, PIDR3, PIDR4, class)
+    "rom": (0xC4, 0xB4, 0x0B, 0x00, 0x04, CLASS_ROM_TABLE),
+    "scs": (0x0C, 0xB0, 0x0B, 0x00, 0x04, CLASS_GENERIC_IP),
+    "itm": (0x01, 0xB0, 0x3B, 0x00, 0x04, CLASS_GENERIC_IP),
+    "dwt": (0x02, 0xB0, 0x3B, 0x00, 0x04, CLASS_GENERIC_IP),
+    "fpb": (0x03, 0xB0, 0x2B, 0x00, 0x04, CLASS_GENERIC_IP),
+    "tpiu": (0xA1, 0xB9, 0x0B, 0x00, 0x04, CLASS_CORESIGHT),
+    "etm": (0x25, 0xB9, 0x4B, 0x00, 0x04, CLASS_CORESIGHT),
+}
+
+
+def coresight_ids(pidr0: int, pidr1: int, pidr2: int, pidr3: int, pidr4: int,
+                  component_class: int) -> dict[int, int]:
+    """The ID registers at 0xFD0..0xFFC of a 4 KB CoreSight component."""
+    registers = {0xFD0: pidr4, 0xFE0: pidr0, 0xFE4: pidr1, 0xFE8: pidr2, 0xFEC: pidr3}
+    for index, value in enumerate(CIDR_PREAMBLE):
+        registers[0xFF0 + 4 * index] = component_class if value is None else value
+    return registers
+
 
 class Peripheral:
     name = "peripheral"
 
-    def __init__(self, base: int, size: int) -> None:
+    def __init__(self, base: int, size: int, ids: tuple[int, ...] | None = None) -> None:
         self.base, self.size = base, size
         self.regs: dict[int, int] = {}
+        if ids is not None:
+            self.regs.update(coresight_ids(*ids))
 
     def read(self, offset: int, size: int) -> int:
         return self.regs.get(offset & ~3, 0) >> (8 * (offset & 3))
@@ -99,7 +124,7 @@ class SystemControlSpace(Peripheral):
     def __init__(self, base: int, on_reset_request: Callable[[], None],
                  core_register: Callable[[int, int | None], int] | None = None,
                  halted: Callable[[], bool] | None = None) -> None:
-        super().__init__(base, 0x1000)
+        super().__init__(base, 0x1000, M4_IDS["scs"])
         self.regs[self.CPUID] = 0x410FC241
         self.on_reset_request = on_reset_request
         self.core_register = core_register
@@ -137,7 +162,7 @@ class Dwt(Peripheral):
     CTRL, CYCCNT = 0x00, 0x04
 
     def __init__(self, base: int, cycles: Callable[[], int]) -> None:
-        super().__init__(base, 0x1000)
+        super().__init__(base, 0x1000, M4_IDS["dwt"])
         self.cycles = cycles
         self.regs[self.CTRL] = 0x40000000        # four comparators, as on the M4
         self._origin = 0
@@ -170,7 +195,7 @@ class Itm(Peripheral):
     TER, TCR, LAR = 0xE00, 0xE80, 0xFB0
 
     def __init__(self, base: int, sink: Callable[[bytes], None], trace_enabled: Callable[[], bool]) -> None:
-        super().__init__(base, 0x1000)
+        super().__init__(base, 0x1000, M4_IDS["itm"])
         self.sink = sink
         self.trace_enabled = trace_enabled
         self._synced = False
@@ -194,3 +219,18 @@ class Itm(Peripheral):
                 self.sink(source_packet(port, value, size))
             return
         super().write(offset, size, value)
+
+
+class RomTable(Peripheral):
+    """The Cortex-M4 ROM table at 0xE00FF000: where a debugger finds SCS, DWT, FPB, ITM,
+    TPIU and ETM (entries are signed offsets from the table, bit 0 = present)."""
+
+    name = "ROM table"
+    COMPONENTS = (0xE000_E000, 0xE000_1000, 0xE000_2000, 0xE000_0000, 0xE004_0000, 0xE004_1000)
+
+    def __init__(self, base: int = 0xE00F_F000) -> None:
+        super().__init__(base, 0x1000, M4_IDS["rom"])
+        for index, component in enumerate(self.COMPONENTS):
+            self.regs[4 * index] = ((component - base) & 0xFFFFF000) | 0x3
+        self.regs[4 * len(self.COMPONENTS)] = 0               # end of table
+        self.regs[0xFCC] = 0x1                                  # MEMTYPE: system memory present

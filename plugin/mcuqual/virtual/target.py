@@ -27,7 +27,8 @@ from ..boards import Board
 from ..errors import McuqualError
 from .cycles import CycleModel
 from .flash_controller import FlashController
-from .peripherals import Dbgmcu, Dwt, Itm, Peripheral, Pwr, Rcc, SystemControlSpace
+from .peripherals import (M4_IDS, Dbgmcu, Dwt, Itm, Peripheral, Pwr, Rcc, RomTable,
+                          SystemControlSpace)
 
 log = logging.getLogger("mcuqual.virtual")
 
@@ -86,7 +87,10 @@ class VirtualTarget:
             Itm(0xE000_0000, self._swo_sink, self._trace_enabled),
             Dwt(0xE000_1000, lambda: self.cycle_model.cycles),
             self.scs, Dbgmcu(0xE004_2000, STM32L4R9_IDCODE),
-            Peripheral(0xE004_0000, 0x1000),     # TPIU: the debugger configures it
+            Peripheral(0xE004_0000, 0x1000, M4_IDS["tpiu"]),   # the debugger configures it
+            Peripheral(0xE004_1000, 0x1000, M4_IDS["etm"]),
+            Peripheral(0xE000_2000, 0x1000, M4_IDS["fpb"]),
+            RomTable(),
         ]
         self.uc.mmio_map(PERIPHERAL_BASE, PERIPHERAL_SIZE, self._mmio_read, PERIPHERAL_BASE,
                          self._mmio_write, PERIPHERAL_BASE)
