@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from mcuqual.dataset import load_cifar10, resolve_directory
 
 REPO = Path(__file__).resolve().parent.parent
@@ -58,7 +57,6 @@ def tiny_keras_path(tmp_path_factory, cifar) -> Path:
 @pytest.fixture(scope="session")
 def tiny_tflite(tiny_keras_path, cifar) -> bytes:
     import keras
-
     from mcuqual.quantize import calibration_images, convert
 
     model = keras.models.load_model(tiny_keras_path, compile=False)

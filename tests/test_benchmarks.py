@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from mcuqual import codegen
 from mcuqual.boards import select_boards
 from mcuqual.cache import Cache

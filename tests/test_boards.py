@@ -4,7 +4,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from mcuqual.boards import load_board, select_boards
 from mcuqual.errors import ConfigError
 

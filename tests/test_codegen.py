@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from mcuqual import codegen, reference, tflite_model, zoo
 from mcuqual.cache import Cache
 from mcuqual.codegen import params as qp
@@ -101,7 +100,6 @@ def test_corrupt_and_float_models_are_rejected(tiny_tflite, tiny_keras_path):
         codegen.generate(b"garbage" * 10, "broken")
     import keras
     import tensorflow as tf
-
     from mcuqual.capture import captured_fds
     converter = tf.lite.TFLiteConverter.from_keras_model(
         keras.models.load_model(tiny_keras_path, compile=False))

@@ -6,10 +6,15 @@ import shutil
 
 import numpy as np
 import pytest
-
 from mcuqual import dataset
-from mcuqual.dataset import (DatasetError, RECORD_BYTES, load_cifar10, locate,
-                             read_binary_batch, read_pickle_batch)
+from mcuqual.dataset import (
+    RECORD_BYTES,
+    DatasetError,
+    load_cifar10,
+    locate,
+    read_binary_batch,
+    read_pickle_batch,
+)
 
 
 def _binary_records(labels, images_chw) -> bytes:

@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from elftools.elf.elffile import ELFFile
-
 from mcuqual import codegen
 from mcuqual.boards import select_boards
 from mcuqual.cache import Cache

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from mcuqual import reference, tflite_model
 from mcuqual.cache import Cache
 from mcuqual.capture import captured_fds

@@ -4,7 +4,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from mcuqual.errors import ConfigError
 from mcuqual.requirements import load_requirements
 

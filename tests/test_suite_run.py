@@ -5,7 +5,6 @@ import json
 
 import numpy as np
 import pytest
-
 from project import add_model, make_project
 
 
@@ -25,7 +24,6 @@ def _independent_top1(keras_path, cifar) -> float:
     """Top-1 of the same model through TensorFlow Lite (not tflite_micro), for cross-checking."""
     import keras
     import tensorflow as tf
-
     from mcuqual.capture import captured_fds
     from mcuqual.quantize import calibration_images, convert
 
@@ -111,7 +109,6 @@ def test_missing_dataset_fails_accuracy_but_keeps_the_other_figures(pytester, ti
     folder = add_model(pytester.path, "tiny", None)
     # a committed .tflite needs no dataset for its weights and arena
     import keras
-
     from mcuqual.quantize import convert
     rng = np.random.default_rng(0)
     model = keras.models.load_model(tiny_keras_path, compile=False)

@@ -5,7 +5,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from mcuqual import training, zoo
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
@@ -37,7 +36,6 @@ def test_checkpoint_resumes_instead_of_restarting(cifar, tmp_path):
 
 def test_augmentation_differs_between_epochs(cifar):
     import numpy as np
-
     from mcuqual.dataset import Split
 
     one_image = Split(np.repeat(cifar.train.images[:1], 8, axis=0), np.zeros(8, dtype=np.uint8))

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import pytest
-
 from mcuqual.measurements import Evidence, Measurement
 from mcuqual.requirements import Requirement
 from mcuqual.verdicts import Status, judge

@@ -6,7 +6,6 @@ from pathlib import Path
 import capstone
 import numpy as np
 import pytest
-
 from mcuqual import codegen, reference, tflite_model
 from mcuqual.boards import select_boards
 from mcuqual.cache import Cache

@@ -4,7 +4,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from mcuqual import zoo
 from mcuqual.errors import ConfigError, MissingArtifactError, ModelError
 from mcuqual.macs import model_macs

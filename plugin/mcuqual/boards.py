@@ -4,8 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .tomlfile import read_toml
 from .errors import ConfigError
+from .tomlfile import read_toml
 
 
 @dataclass(frozen=True)

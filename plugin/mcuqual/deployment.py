@@ -17,16 +17,22 @@ import numpy as np
 from . import tflite_model
 from .boards import Board
 from .cache import Cache, content_hash
-from .dataset import Cifar10, DatasetError, download_with_keras, load_cifar10, resolve_directory
+from .codegen import GeneratedModel, generate
+from .dataset import (
+    Cifar10,
+    DatasetError,
+    download_with_keras,
+    load_cifar10,
+    resolve_directory,
+)
+from .elf_info import ElfFigures, analyze
 from .errors import McuqualError, NotMeasurableError
 from .evaluation import Int8Evaluation, evaluate_int8
+from .firmware_build import FirmwareImage, build_firmware
+from .host_twin import HostTwin, build_host_twin
 from .measurements import Evidence, Measurement
 from .probes import ProbeChoice
 from .quantize import quantize_cached
-from .codegen import GeneratedModel, generate
-from .elf_info import ElfFigures, analyze
-from .firmware_build import FirmwareImage, build_firmware
-from .host_twin import HostTwin, build_host_twin
 from .reference import ArenaFigure, tflm_arena
 from .target_run import OnTargetRun, run_on_virtual_board
 from .twin_check import TwinCheck, compare_with_reference

@@ -14,7 +14,12 @@ import pytest
 from .errors import ConfigError, McuqualError, NotMeasurableError
 from .measurements import Evidence, format_value
 from .paths import find_repo_root
-from .report import error_lines, matrix_lines, write_allure_extras, write_qualification_json
+from .report import (
+    error_lines,
+    matrix_lines,
+    write_allure_extras,
+    write_qualification_json,
+)
 from .session import QualificationSession, Settings, parse_samples
 from .verdicts import Verdict, error, judge, not_measurable
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .tomlfile import read_toml
 from .errors import ConfigError
+from .tomlfile import read_toml
 
 # metric -> (canonical unit, {accepted unit: factor to canonical}); "KB" is filled per file.
 METRICS: dict[str, tuple[str, dict[str, float]]] = {

@@ -1,9 +1,10 @@
 """Reading the project's TOML files (requirements, boards, model cards) with one clear error."""
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from .errors import ConfigError, McuqualError
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from .tomlfile import read_toml
 from .errors import ConfigError, MissingArtifactError, ModelError
+from .tomlfile import read_toml
 
 if TYPE_CHECKING:  # keras is heavy; import it only where a model is built
     import keras

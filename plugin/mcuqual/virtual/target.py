@@ -15,20 +15,45 @@ from pathlib import Path
 from typing import Callable
 
 from elftools.elf.elffile import ELFFile
-from unicorn import (UC_ARCH_ARM, UC_ERR_EXCEPTION, UC_ERR_FETCH_PROT, UC_ERR_FETCH_UNMAPPED,
-                     UC_ERR_INSN_INVALID, UC_ERR_READ_PROT, UC_ERR_READ_UNMAPPED,
-                     UC_ERR_WRITE_PROT, UC_ERR_WRITE_UNMAPPED, UC_HOOK_BLOCK,
-                     UC_HOOK_MEM_INVALID,
-                     UC_HOOK_MEM_READ, UC_HOOK_MEM_WRITE, UC_MODE_MCLASS, UC_MODE_THUMB,
-                     UC_PROT_EXEC, UC_PROT_READ, UC_PROT_WRITE, Uc, UcError)
+from unicorn import (
+    UC_ARCH_ARM,
+    UC_ERR_EXCEPTION,
+    UC_ERR_FETCH_PROT,
+    UC_ERR_FETCH_UNMAPPED,
+    UC_ERR_INSN_INVALID,
+    UC_ERR_READ_PROT,
+    UC_ERR_READ_UNMAPPED,
+    UC_ERR_WRITE_PROT,
+    UC_ERR_WRITE_UNMAPPED,
+    UC_HOOK_BLOCK,
+    UC_HOOK_MEM_INVALID,
+    UC_HOOK_MEM_READ,
+    UC_HOOK_MEM_WRITE,
+    UC_MODE_MCLASS,
+    UC_MODE_THUMB,
+    UC_PROT_EXEC,
+    UC_PROT_READ,
+    UC_PROT_WRITE,
+    Uc,
+    UcError,
+)
 from unicorn import arm_const as arm
 
 from ..boards import Board
 from ..errors import McuqualError
 from .cycles import CycleModel
 from .flash_controller import FlashController
-from .peripherals import (M4_IDS, Dbgmcu, Dwt, Itm, Peripheral, Pwr, Rcc, RomTable,
-                          SystemControlSpace)
+from .peripherals import (
+    M4_IDS,
+    Dbgmcu,
+    Dwt,
+    Itm,
+    Peripheral,
+    Pwr,
+    Rcc,
+    RomTable,
+    SystemControlSpace,
+)
 
 log = logging.getLogger("mcuqual.virtual")
 
