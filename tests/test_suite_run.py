@@ -88,6 +88,13 @@ def test_suite_reports_every_figure_with_its_evidence(run_suite, pytester, tiny_
     labels = {(label["name"], label["value"]) for r in labelled for label in r["labels"]}
     assert ("story", "tiny") in labels and ("feature", "REQ-ACC Top-1 accuracy of the INT8 model on "
                                                        "the CIFAR-10 test set") in labels
+    latency_result = next(r for r in labelled if any(
+        label["name"] == "feature" and label["value"].startswith("REQ-LATENCY")
+        for label in r["labels"]))
+    attachments = {a["name"]: a for a in latency_result["attachments"]}
+    assert attachments["latency per layer"]["type"] == "image/png"
+    swo = (allure / attachments["SWO log"]["source"]).read_text()
+    assert swo.startswith("BOOT model=tiny") and "LAYER 0 0:CONV_2D cycles=" in swo
 
 
 def test_untrained_model_is_reported_not_dropped(run_suite, pytester, tiny_keras_path):

@@ -247,6 +247,11 @@ class Deployment:
         return self._timed("target", run, lambda r: f"{r.images} images on {self.probe.unique_id}, "
                                                      f"{r.mismatched_images} differ")
 
+    def swo_log(self) -> list[str]:
+        """The target's ITM log lines, if it ran in this session."""
+        run = self._memo.peek("target")
+        return run.log_lines if run is not None else []
+
     def _measure_latency_ms(self) -> Measurement:
         run = self.on_target()
         run.require_bit_exact()

@@ -199,6 +199,16 @@ def _allure_verdict(case: QualificationCase) -> None:
                              f"{verdict.status.value}")
     allure.attach(json.dumps(verdict.as_record(), indent=1, default=str), name="measurement",
                   attachment_type=allure.attachment_type.JSON)
+    measurement = verdict.measurement
+    if measurement is not None and measurement.details.get("layers"):
+        from .plots import layer_cycles_chart
+
+        allure.attach(layer_cycles_chart(measurement.details["layers"], case.board.clock_hz,
+                                         f"{case.model.name} on {case.board.name}: time per layer"),
+                      name="latency per layer", attachment_type=allure.attachment_type.PNG)
+        swo = case.deployment.swo_log()
+        if swo:
+            allure.attach("\n".join(swo), name="SWO log", attachment_type=allure.attachment_type.TEXT)
 
 
 @pytest.fixture
