@@ -199,13 +199,14 @@ class Deployment:
             run = self.on_target()
             run.require_bit_exact()
             on_target = run.images
-        per_class = (result.confusion().diagonal() / np.maximum(1, result.confusion().sum(1)))
+        confusion = result.confusion()
+        per_class = confusion.diagonal() / np.maximum(1, confusion.sum(axis=1))
         return Measurement(
             "top1", result.top1, "fraction", Evidence.HOST,
             "INT8 model on the tflite_micro reference interpreter (TFLM reference kernels) on the "
             "host, CIFAR-10 test set; the firmware's C (host twin) gives the same output bytes on "
             "every image, and the target on every image it ran", samples=result.images,
-            details={"correct": int((result.predictions == result.labels).sum()),
+            details={"correct": int(confusion.trace()),
                      "per_class_top1": [round(float(v), 4) for v in per_class],
                      "host_twin_images": twin.images, "host_twin_mismatches": 0,
                      "on_target_images": on_target, "on_target_mismatches": 0})
