@@ -12,6 +12,13 @@ REPO = Path(__file__).resolve().parent.parent
 pytest_plugins = ["pytester"]
 
 
+@pytest.fixture(autouse=True)
+def blank_virtual_boards(tmp_path, monkeypatch):
+    """Every test starts with blank virtual boards and leaves the developer's alone
+    (their flash persists, like a real board's; pyOCD subprocesses inherit this too)."""
+    monkeypatch.setenv("MCUQUAL_VIRTUAL_BOARDS_DIR", str(tmp_path / "virtual-boards"))
+
+
 @pytest.fixture(scope="session")
 def cifar_dir() -> Path:
     directory, looked = resolve_directory(None, REPO)

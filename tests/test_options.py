@@ -21,6 +21,8 @@ def project(pytester):
     (["--probe=auto"], "--probe auto needs exactly one connected debug probe; connected: none"),
     (["--probe=0669FF3733"], "no debug probe with unique id '0669FF3733'"),
     (["--requirements=absent.toml"], "requirements file"),
+    (["--power-monitor=ppk2:/dev/ttyACM0"], "the virtual board has no supply to measure"),
+    (["--power-monitor=multimeter"], "--power-monitor must be auto, none, virtual or ppk2:DEVICE"),
 ])
 def test_bad_options_are_usage_errors(project, args, message):
     result = project.runpytest_subprocess("qualification", "--collect-only", *args)

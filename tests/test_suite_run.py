@@ -75,7 +75,11 @@ def test_suite_reports_every_figure_with_its_evidence(run_suite, pytester, tiny_
     assert details["input_dependence"] < 0.01
     energy = records["REQ-ENERGY"]
     assert energy["evidence"] == "modelled"
-    assert energy["value"] == pytest.approx(latency["value"] / 1000 * energy["details"]["run_power_mw"])
+    # the modelled monitor's windows (marker pin, 100 kHz samples) span the measured inference
+    windows = energy["details"]["window_seconds"]
+    assert len(windows) == 3 and energy["details"]["marker_pin"] == "PB2"
+    assert all(abs(w - latency["value"] / 1000) <= 2e-5 for w in windows)
+    assert energy["value"] == pytest.approx(sorted(windows)[1] * energy["details"]["run_power_mw"])
 
     # the terminal matrix and the Allure extras
     assert any(line.startswith("stm32l4r9  tiny") for line in result.outlines)
@@ -95,6 +99,11 @@ def test_suite_reports_every_figure_with_its_evidence(run_suite, pytester, tiny_
     assert attachments["latency per layer"]["type"] == "image/png"
     swo = (allure / attachments["SWO log"]["source"]).read_text()
     assert swo.startswith("BOOT model=tiny") and "LAYER 0 0:CONV_2D cycles=" in swo
+    energy_result = next(r for r in labelled if any(
+        label["name"] == "feature" and label["value"].startswith("REQ-ENERGY")
+        for label in r["labels"]))
+    assert any(a["name"] == "energy windows" and a["type"] == "image/png"
+               for a in energy_result["attachments"])
 
 
 def test_untrained_model_is_reported_not_dropped(run_suite, pytester, tiny_keras_path):

@@ -10,11 +10,16 @@ from mcuqual import codegen, reference, tflite_model
 from mcuqual.boards import select_boards
 from mcuqual.cache import Cache
 from mcuqual.codegen import GeneratedModel
+from mcuqual.debug_session import BoardSession
 from mcuqual.firmware_build import build_firmware
 from mcuqual.mailbox_runner import MailboxRunner
+from mcuqual.probes import choose_probe
 from mcuqual.virtual import TargetFaultError, TargetTimeoutError, VirtualTarget
 from mcuqual.virtual.cycles import BRANCH_REFILL, CycleModel, instruction_cycles
-from mcuqual.virtual.itm import SYNC, decode, source_packet
+from mcuqual.virtual.itm import SYNC, local_timestamp, source_packet
+from pyocd.trace.events import TraceITMEvent
+from pyocd.trace.sink import TraceEventSink
+from pyocd.trace.swo import SWOParser
 
 REPO = Path(__file__).resolve().parent.parent
 BOARD = select_boards(REPO / "qualification" / "boards", ["stm32l4r9"])[0]
@@ -31,9 +36,21 @@ def test_itm_source_packets_follow_the_architecture():
     assert source_packet(0, ord("A"), 1) == bytes([0x01, 0x41])
     assert source_packet(1, 0x12345678, 4) == bytes([0x0B, 0x78, 0x56, 0x34, 0x12])
     assert source_packet(31, 0xBEEF, 2) == bytes([0xFA, 0xEF, 0xBE])
-    stream = SYNC + source_packet(0, ord("h"), 1) + bytes([0x70]) + source_packet(2, 7, 4) + \
-        source_packet(0, ord("i"), 1)
-    assert decode(stream) == {0: b"hi", 2: (7).to_bytes(4, "little")}
+    assert local_timestamp(5) == bytes([0x50]) and local_timestamp(300) == bytes([0xC0, 0xAC, 0x02])
+    stream = SYNC + source_packet(0, ord("h"), 1) + source_packet(2, 7, 4) + \
+        source_packet(0, ord("i"), 1) + local_timestamp(3)
+
+    class Events(TraceEventSink):
+        def __init__(self):
+            self.seen = []
+
+        def receive(self, event):
+            if isinstance(event, TraceITMEvent):
+                self.seen.append((event.port, event.data, event.width))
+
+    events = Events()
+    SWOParser(None, events).parse(stream)        # pyOCD's decoder reads what our ITM wrote
+    assert events.seen == [(0, ord("h"), 1), (2, 7, 4), (0, ord("i"), 1)]
 
 
 # ---- cycle model -------------------------------------------------------------------
@@ -102,26 +119,35 @@ def test_endless_loop_ends_at_its_budget():
 
 # ---- real firmware -------------------------------------------------------------------
 def test_firmware_boots_runs_bit_exact_and_logs_over_itm(tiny_tflite, cifar, cache):
+    """Through pyOCD, as the suite does: flash, reset, SWV, the mailbox protocol."""
     generated = codegen.generate(tiny_tflite, "tiny")
     image = build_firmware(generated, BOARD, cache)
-    target = VirtualTarget(BOARD)
-    target.load_elf(image.elf)
-    target.reset(halt=False)
-    target.swo_start()
-    runner = MailboxRunner(target, image.elf)
-    header = runner.boot()
-    assert header["input_bytes"] == 3072 and header["core_clock_hz"] == 120_000_000
-    inputs = tflite_model.quantize_images(cifar.test.images[:3], tflite_model.read(tiny_tflite).input)
-    golden = reference.run_reference(tiny_tflite, inputs, workers=1)
-    results = [runner.infer(x) for x in inputs]
-    for result, expected in zip(results, golden):
-        np.testing.assert_array_equal(result.output, expected)
-        assert 0 < sum(result.layer_cycles) <= result.cycles_total
-        assert result.stack_high_water_bytes > 0
-    lines = runner.finish()
-    assert lines[0].startswith("BOOT model=tiny board=stm32l4r9")
-    assert f"INFERENCE seq=3 cycles={results[-1].cycles_total}" in " ".join(lines)
-    assert not target.unmodelled              # every register the firmware touches is modelled
+    with BoardSession(BOARD, choose_probe("virtual", BOARD.name)) as session:
+        session.flash(image.elf)
+        assert session.flash_holds(image.elf)
+        assert not session.flash(image.elf).programmed        # unchanged image: not flashed again
+        session.set_cycle_model(True)
+        session.start()
+        runner = MailboxRunner(session, image.elf)
+        header = runner.boot()
+        assert header["input_bytes"] == 3072 and header["core_clock_hz"] == 120_000_000
+        inputs = tflite_model.quantize_images(cifar.test.images[:3],
+                                              tflite_model.read(tiny_tflite).input)
+        golden = reference.run_reference(tiny_tflite, inputs, workers=1)
+        results = [runner.infer(x) for x in inputs]
+        for result, expected in zip(results, golden):
+            np.testing.assert_array_equal(result.output, expected)
+            assert 0 < sum(result.layer_cycles) <= result.cycles_total
+            assert result.stack_high_water_bytes > 0
+        lines = runner.finish()
+        assert lines[0].startswith("BOOT model=tiny board=stm32l4r9")
+        assert f"INFERENCE seq=3 cycles={results[-1].cycles_total}" in " ".join(lines)
+        assert not session.unmodelled_accesses    # every register the firmware touches is modelled
+        marker = [(c, level) for c, pin, level in session.session.probe.target.pin_edges
+                  if pin == BOARD.marker_pin]
+        assert [level for _, level in marker] == [1, 0] * 3       # one window per inference
+        widths = [fall - rise for (rise, _), (fall, _) in zip(marker[::2], marker[1::2])]
+        assert all(r.cycles_total <= w <= r.cycles_total + 200 for r, w in zip(results, widths))
 
 
 BAD_MODEL = r'''
@@ -163,25 +189,39 @@ def _bad_firmware(behaviour: int, cache):
     model = GeneratedModel(f"bad{behaviour}", {"mq_model_data.c": BAD_MODEL,
                                                "mq_model_config.h": config},
                            16, 0, ["0:BAD"], 3072, 10)
-    image = build_firmware(model, BOARD, cache)
-    target = VirtualTarget(BOARD, cycle_accurate=False)
-    target.load_elf(image.elf)
-    target.reset(halt=False)
-    runner = MailboxRunner(target, image.elf, inference_budget_cycles=50_000_000, timeout_s=60)
-    runner.boot()
-    return runner
+    return build_firmware(model, BOARD, cache)
 
 
 @pytest.mark.parametrize("behaviour,error,message", [
-    (1, TargetFaultError, "bus fault: write to unmapped address 0x30000000"),
+    (1, TargetFaultError, "bus fault: data access at 0x30000000"),
     (2, TargetTimeoutError, "did not finish within its budget"),
     (3, TargetFaultError, "stack overflow: write below the start of SRAM"),
 ])
 def test_broken_firmware_ends_with_a_clear_report(behaviour, error, message, cache):
-    runner = _bad_firmware(behaviour, cache)
-    with pytest.raises(error, match=message) as info:
-        runner.infer(np.zeros(3072, dtype=np.int8))
+    """Faults are told from the fault registers pyOCD reads, as on a physical board."""
+    image = _bad_firmware(behaviour, cache)
+    with BoardSession(BOARD, choose_probe("virtual", BOARD.name)) as session:
+        session.flash(image.elf)
+        session.start()
+        runner = MailboxRunner(session, image.elf, timeout_s=5)
+        runner.boot()
+        with pytest.raises(error, match=message) as info:
+            runner.infer(np.zeros(3072, dtype=np.int8))
     assert "pc=0x08" in str(info.value)         # where it happened, in flash
+
+
+def test_emulator_faults_carry_the_access_kind(cache):
+    """Run directly on the emulator, a fault also says whether it was a read or a write."""
+    image = _bad_firmware(1, cache)
+    target = VirtualTarget(BOARD, cycle_accurate=False)
+    target.load_elf(image.elf)
+    target.reset(halt=False)
+    target.swo_start()
+    target.trace_text = lambda: ""
+    runner = MailboxRunner(target, image.elf, inference_budget_cycles=50_000_000, timeout_s=60)
+    runner.boot()
+    with pytest.raises(TargetFaultError, match="bus fault: write to unmapped address 0x30000000"):
+        runner.infer(np.zeros(3072, dtype=np.int8))
 
 
 # ---- the flash controller, driven by code on the core ---------------------------------
@@ -286,7 +326,7 @@ def test_dsp_kernels_on_the_target_are_bit_exact(name, cifar, cache):
     check them on the emulated core against tflite_micro."""
     from mcuqual import zoo
     from mcuqual.quantize import calibration_images, convert
-    from mcuqual.target_run import run_on_virtual_board
+    from mcuqual.target_run import run_on_target
     from test_codegen import _randomize
 
     model = zoo.discover(REPO / "models")[name]
@@ -295,7 +335,8 @@ def test_dsp_kernels_on_the_target_are_bit_exact(name, cifar, cache):
     image = build_firmware(generated, BOARD, cache)
     inputs = tflite_model.quantize_images(cifar.test.images[:3], tflite_model.read(flatbuffer).input)
     golden = reference.run_reference(flatbuffer, inputs, workers=1)
-    run = run_on_virtual_board(BOARD, image, generated, inputs, golden, name, timed_runs=0)
+    run = run_on_target(choose_probe("virtual", BOARD.name), BOARD, image, generated, inputs,
+                        golden, name, timed_runs=0)
     assert run.mismatched_images == 0 and run.images == 3
 
 

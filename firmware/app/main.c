@@ -107,6 +107,7 @@ static void mailbox_init(void)
 int main(void)
 {
     mq_itm_init();
+    mq_board_marker_init();
     DEMCR |= DEMCR_TRCENA;
     DWT_CYCCNT = 0;
     DWT_CTRL |= DWT_CTRL_CYCCNTENA;
@@ -131,9 +132,11 @@ int main(void)
         mq_mailbox.command = MQ_COMMAND_NONE;
         mq_mailbox.state = MQ_STATE_BUSY;
         layer_timer_t timer = {0};
+        mq_board_marker(1);
         const uint32_t start = DWT_CYCCNT;
         mq_model_invoke(mq_mailbox.input, mq_mailbox.output, time_layer, &timer);
         mq_mailbox.cycles_total = DWT_CYCCNT - start;
+        mq_board_marker(0);
         mq_mailbox.arena_high_water_bytes = arena_high_water();
         mq_mailbox.stack_high_water_bytes = stack_high_water();
         mq_mailbox.sequence += 1u;

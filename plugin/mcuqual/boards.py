@@ -47,6 +47,7 @@ class Board:
     power: PowerProfile
     power_monitors: tuple[str, ...]
     path: Path
+    marker_pin: str | None = None      # the firmware's inference-window pin, e.g. "PB2"
 
     def total_bytes(self, kind: str) -> int:
         return sum(region.size for region in self.memory if region.kind == kind)
@@ -97,7 +98,8 @@ def load_board(path: Path) -> Board:
                  fpu=data.get("fpu"), clock_hz=int(data["clock_hz"]),
                  pyocd_target=data["pyocd_target"], swo_clock_hz=int(data.get("swo_clock_hz", 0)),
                  memory=tuple(regions), power=profile,
-                 power_monitors=tuple(data.get("power_monitors", ())), path=path)
+                 power_monitors=tuple(data.get("power_monitors", ())), path=path,
+                 marker_pin=data.get("marker_pin"))
 
 
 def available_boards(boards_dir: Path) -> dict[str, Path]:

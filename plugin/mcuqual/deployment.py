@@ -7,6 +7,8 @@ same clear error instead of retrying it.
 """
 from __future__ import annotations
 
+import statistics
+
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,7 +36,8 @@ from .measurements import Evidence, Measurement
 from .probes import ProbeChoice
 from .quantize import quantize_cached
 from .reference import ArenaFigure, tflm_arena
-from .target_run import OnTargetRun, run_on_virtual_board
+from .power import energy_windows
+from .target_run import OnTargetRun, run_on_target
 from .twin_check import TwinCheck, compare_with_reference
 from .zoo import ZooModel
 
@@ -101,6 +104,7 @@ class Deployment:
     cache: Cache
     before_load: Callable[[ZooModel], None] | None = None
     samples: int | None = 10
+    power_monitor: str = "auto"
     steps: list[Step] = field(default_factory=list)
     _memo: _Memo = field(default_factory=_Memo)
 
@@ -194,11 +198,9 @@ class Deployment:
         result = self.evaluation()
         twin = self.twin_check()
         twin.require_bit_exact()
-        on_target = 0
-        if self.probe.is_virtual:                 # the target itself must agree, too
-            run = self.on_target()
-            run.require_bit_exact()
-            on_target = run.images
+        run = self.on_target()                    # the target itself must agree, too
+        run.require_bit_exact()
+        on_target = run.images
         confusion = result.confusion()
         per_class = confusion.diagonal() / np.maximum(1, confusion.sum(axis=1))
         return Measurement(
@@ -235,53 +237,90 @@ class Deployment:
 
     # --- on the target ------------------------------------------------------------
     def on_target(self) -> OnTargetRun:
-        if not self.probe.is_virtual:
-            raise NotMeasurableError(
-                f"probe '{self.probe.unique_id}' is a physical probe; flashing and running through "
-                "pyOCD is not supported by this version of mcuqual, so no on-target figure exists")
         def run() -> OnTargetRun:
             test = self.data.get().test
             count = len(test) if self.samples is None else min(self.samples, len(test))
             inputs = tflite_model.quantize_images(test.images[:count], self.summary().input)
-            return run_on_virtual_board(self.board, self.firmware(), self.generated(), inputs,
-                                        self.evaluation().outputs[:count], self.model.name)
-        return self._timed("target", run, lambda r: f"{r.images} images on {self.probe.unique_id}, "
+            return run_on_target(self.probe, self.board, self.firmware(), self.generated(), inputs,
+                                 self.evaluation().outputs[:count], self.model.name,
+                                 power_monitor=self.power_monitor)
+        return self._timed("target", run, lambda r: f"{r.images} images on {self.probe.unique_id}"
+                                                     f" ({'flashed' if r.flash and r.flash.programmed else 'flash already current'}), "
                                                      f"{r.mismatched_images} differ")
+
+    def power_trace(self):
+        """The power monitor's trace of the timed inferences, if the target ran."""
+        run = self._memo.peek("target")
+        return run.power_trace if run is not None else None
 
     def swo_log(self) -> list[str]:
         """The target's ITM log lines, if it ran in this session."""
         run = self._memo.peek("target")
         return run.log_lines if run is not None else []
 
-    def _measure_latency_ms(self) -> Measurement:
+    def _timed_run(self) -> OnTargetRun:
         run = self.on_target()
-        run.require_bit_exact()
+        run.require_timed()
+        if run.mismatched_images:
+            run.require_bit_exact()
+        return run
+
+    def _measure_latency_ms(self) -> Measurement:
+        run = self._timed_run()
         cycles = run.median_cycles
         macs = self.model.results().get("macs")
+        if self.probe.is_virtual:
+            evidence = Evidence.EMULATED
+            how = (f"DWT cycle count of one inference on the virtual {self.board.name} (Cortex-M4 "
+                   f"cycle model from the TRM, {self.board.clock_hz / 1e6:g} MHz, flash wait states "
+                   f"behind the ART caches)")
+        else:
+            evidence = Evidence.MEASURED
+            how = (f"DWT cycle count of one inference on the {self.board.title} through "
+                   f"{self.probe.description}, at {self.board.clock_hz / 1e6:g} MHz")
         return Measurement(
-            "latency_ms", 1000.0 * cycles / self.board.clock_hz, "ms", Evidence.EMULATED,
-            f"DWT cycle count of one inference on the virtual {self.board.name} (Cortex-M4 cycle "
-            f"model from the TRM, {self.board.clock_hz / 1e6:g} MHz, flash wait states behind the "
-            f"ART caches), median of {len(run.cycles)} inferences",
+            "latency_ms", 1000.0 * cycles / self.board.clock_hz, "ms", evidence,
+            f"{how}, median of {len(run.cycles)} inferences, read through pyOCD",
             samples=len(run.cycles),
             details={"cycles": run.cycles, "median_cycles": cycles,
                      "input_dependence": run.cycle_spread,
                      "layers": dict(zip(run.layer_names, run.layer_cycles)),
                      "macs": macs, "macs_per_cycle": round(macs / cycles, 4) if macs else None,
                      "emulator_seconds_per_inference": run.seconds_per_timed_inference,
+                     "emulator_seconds_per_fast_inference": run.seconds_per_fast_inference,
+                     "images_on_target": run.images,
+                     "probe": run.probe,
+                     "flash_programmed": bool(run.flash and run.flash.programmed),
+                     "flash_seconds": round(run.flash.seconds, 2) if run.flash else None,
                      "stack_high_water_bytes": run.stack_high_water_bytes,
                      "arena_high_water_bytes": run.arena_high_water_bytes})
 
     def _measure_energy_mj(self) -> Measurement:
-        run = self.on_target()
-        run.require_bit_exact()
-        seconds = run.median_cycles / self.board.clock_hz
+        run = self._timed_run()
         power_mw = self.board.power.run_power_mw(self.board.clock_hz)
+        model = (f"{power_mw:.1f} mW = {self.board.power.supply_v} V x "
+                 f"{self.board.power.run_current_ua_per_mhz} uA/MHz x "
+                 f"{self.board.clock_hz / 1e6:g} MHz; source: {self.board.power.source}")
+        details = {"run_power_mw": power_mw, "power_source": self.board.power.source}
+        windows = run.window_energies_mj
+        if windows:                     # a power monitor's trace, cut by the marker pin
+            trace = run.power_trace
+            seconds = [w.duration_s for w in energy_windows(trace)]
+            details.update({"window_energies_mj": windows, "window_seconds": seconds,
+                            "marker_pin": self.board.marker_pin, "monitor": trace.source,
+                            "sample_rate_hz": round(1 / trace.sample_period_s)})
+            how = ("current modelled as the board's run current" if
+                   trace.evidence is Evidence.MODELLED else "current measured")
+            return Measurement(
+                "energy_mj", statistics.median(windows), "mJ", trace.evidence,
+                f"energy over the inference window the firmware marks on {self.board.marker_pin}, "
+                f"integrated from the power monitor's trace ({trace.source}; {how}, {model}), "
+                f"median of {len(windows)} inferences",
+                samples=len(windows), details=details)
+        seconds = run.median_cycles / self.board.clock_hz
+        details["inference_seconds"] = seconds
         return Measurement(
             "energy_mj", seconds * power_mw, "mJ", Evidence.MODELLED,
-            f"emulated inference time x modelled run power ({power_mw:.1f} mW = "
-            f"{self.board.power.supply_v} V x {self.board.power.run_current_ua_per_mhz} uA/MHz x "
-            f"{self.board.clock_hz / 1e6:g} MHz); source: {self.board.power.source}",
-            samples=len(run.cycles),
-            details={"inference_seconds": seconds, "run_power_mw": power_mw,
-                     "power_source": self.board.power.source})
+            f"{'emulated' if self.probe.is_virtual else 'measured'} inference time x modelled run "
+            f"power ({model}); no power monitor on this probe", samples=len(run.cycles),
+            details=details)

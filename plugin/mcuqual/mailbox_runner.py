@@ -15,7 +15,6 @@ from elftools.elf.elffile import ELFFile
 
 from . import mailbox
 from .errors import McuqualError
-from .virtual.itm import decode
 
 
 class Target(Protocol):
@@ -25,7 +24,7 @@ class Target(Protocol):
     def write_u32(self, address: int, value: int) -> None: ...
     def run(self, until, max_cycles: int, timeout_s: float) -> None: ...
     def stop_on_write(self, address: int) -> None: ...
-    def swo_read(self) -> bytes: ...
+    def trace_text(self) -> str: ...
 
 
 class MailboxError(McuqualError):
@@ -49,7 +48,6 @@ class MailboxRunner:
     inference_budget_cycles: int = 4_000_000_000
     timeout_s: float = 600.0
     header: dict[str, int] = field(default_factory=dict)
-    swo_log: bytearray = field(default_factory=bytearray)
 
     def __post_init__(self) -> None:
         with open(self.elf, "rb") as handle:
@@ -64,19 +62,15 @@ class MailboxRunner:
     def _field(self, name: str) -> int:
         return self.target.read_u32(self.address + mailbox.offset_of(name))
 
-    def _collect_swo(self) -> None:
-        self.swo_log.extend(self.target.swo_read())
-
     def log_lines(self) -> list[str]:
-        text = decode(bytes(self.swo_log)).get(0, b"").decode(errors="replace")
-        return [line for line in text.splitlines() if line]
+        """The firmware's ITM log (stimulus port 0) so far, as received over SWO."""
+        return [line for line in self.target.trace_text().splitlines() if line]
 
     def boot(self) -> dict[str, int]:
         """Run from reset until the firmware has published its mailbox and waits."""
         self.target.run(lambda: self._field("magic") == mailbox.MAGIC and
                         self._field("state") in (1, 4, 5),
                         self.boot_budget_cycles, self.timeout_s)
-        self._collect_swo()
         self.header = self._read_header()
         if self.header["version"] != mailbox.VERSION:
             raise MailboxError(f"firmware mailbox version {self.header['version']}, this mcuqual "
@@ -112,5 +106,4 @@ class MailboxRunner:
     def finish(self) -> list[str]:
         """Let the firmware finish its log lines, then return every line so far."""
         self.target.run(lambda: self._field("state") == 1, self.boot_budget_cycles, self.timeout_s)
-        self._collect_swo()
         return self.log_lines()

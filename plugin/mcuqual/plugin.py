@@ -35,6 +35,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help=f"board profile to qualify on (repeatable; default {DEFAULT_BOARD})")
     group.addoption("--probe", default="virtual", metavar="virtual|auto|UID",
                     help="virtual board (default), the one connected probe, or a pyOCD unique id")
+    group.addoption("--power-monitor", default="auto", metavar="auto|none|virtual|ppk2:DEVICE",
+                    help="energy instrument: the virtual board's modelled monitor (auto with "
+                         "--probe virtual), a Nordic PPK2 on a serial port, or none (energy then "
+                         "modelled from the inference time)")
     group.addoption("--model", action="append", default=None, metavar="NAME",
                     help="model of the zoo to qualify (repeatable; default: every model)")
     group.addoption("--samples", default="10", metavar="N|all",
@@ -77,7 +81,8 @@ def _settings(config: pytest.Config) -> Settings:
         else ini_path("mcuqual_requirements"),
         reports_dir=ini_path("mcuqual_reports_dir"),
         board_names=config.getoption("board") or [DEFAULT_BOARD],
-        probe=config.getoption("probe"), model_names=config.getoption("model"),
+        probe=config.getoption("probe"), power_monitor=config.getoption("power_monitor"),
+        model_names=config.getoption("model"),
         samples=parse_samples(config.getoption("samples")), train=config.getoption("train"),
         evidence=evidence, dataset_dir=config.getoption("dataset_dir"),
         allow_download=config.getoption("allow_download"),
@@ -209,6 +214,13 @@ def _allure_verdict(case: QualificationCase) -> None:
         swo = case.deployment.swo_log()
         if swo:
             allure.attach("\n".join(swo), name="SWO log", attachment_type=allure.attachment_type.TEXT)
+    trace = case.deployment.power_trace()
+    if measurement is not None and measurement.metric == "energy_mj" and trace is not None:
+        from .plots import energy_window_chart
+
+        allure.attach(energy_window_chart(trace, f"{case.model.name} on {case.board.name}: "
+                                                 "supply current and inference windows"),
+                      name="energy windows", attachment_type=allure.attachment_type.PNG)
 
 
 @pytest.fixture

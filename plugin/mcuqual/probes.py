@@ -25,13 +25,15 @@ class ProbeChoice:
 
 
 def connected_probes() -> list[tuple[str, str]]:
-    """(unique id, description) of every physical probe pyOCD sees right now."""
+    """(unique id, description) of every physical probe pyOCD sees right now (the virtual
+    boards, which pyOCD lists too through our probe plugin, are not among them)."""
     try:
         from pyocd.core.helpers import ConnectHelper
         probes = ConnectHelper.get_all_connected_probes(blocking=False, print_wait_message=False)
     except Exception as exc:  # USB stack problems are environment errors
         raise ConfigError(f"pyOCD could not enumerate debug probes: {exc}") from exc
-    return [(p.unique_id, p.description) for p in probes]
+    return [(p.unique_id, p.description) for p in probes
+            if not p.unique_id.startswith(f"{VIRTUAL}-")]     # our own plugin's virtual boards
 
 
 def choose_probe(option: str, board_name: str) -> ProbeChoice:

@@ -38,6 +38,14 @@ def _version(dist: str) -> str:
         return "not installed"
 
 
+def _target_origin(name: str) -> str:
+    try:
+        from .pyocd_target import target_origin
+        return target_origin(name)
+    except Exception as exc:      # e.g. no toolchain for the flash algorithm
+        return f"unavailable: {exc}".splitlines()[0][:200]
+
+
 def environment(session: QualificationSession) -> dict[str, str]:
     """environment.properties: what a reviewer needs to reproduce the run."""
     props: dict[str, str] = {
@@ -68,6 +76,7 @@ def environment(session: QualificationSession) -> dict[str, str]:
         props[f"{prefix}.clock_hz"] = str(board.clock_hz)
         props[f"{prefix}.probe"] = session.probes[board.name].unique_id
         props[f"{prefix}.pyocd_target"] = board.pyocd_target
+        props[f"{prefix}.pyocd_target_origin"] = _target_origin(board.pyocd_target)
     for deployment in session.deployments.values():
         props[f"model.{deployment.model.name}.tflite_sha256"] = model_hash_or_reason(deployment)
     return props

@@ -15,6 +15,7 @@ from .cache import Cache
 from .deployment import DatasetSource, Deployment
 from .errors import ConfigError, McuqualError
 from .measurements import Evidence
+from .power.choice import check_power_monitor
 from .probes import ProbeChoice, choose_probe
 from .requirements import Requirement, load_requirements
 from .verdicts import Verdict
@@ -45,6 +46,7 @@ class Settings:
     reports_dir: Path
     board_names: list[str]
     probe: str
+    power_monitor: str
     model_names: list[str] | None
     samples: int | None
     train: bool
@@ -90,6 +92,8 @@ class QualificationSession:
             raise ConfigError(f"no models found in {settings.models_dir}.")
         requirements = load_requirements(settings.requirements_path)
         probes = {board.name: choose_probe(settings.probe, board.name) for board in boards}
+        for probe in probes.values():
+            check_power_monitor(settings.power_monitor, probe)
         data = DatasetSource(settings.dataset_dir, settings.repo_root, settings.allow_download,
                              settings.verify_dataset)
         return cls(settings, boards, models, requirements, probes,
@@ -100,7 +104,8 @@ class QualificationSession:
         if key not in self.deployments:
             self.deployments[key] = Deployment(model, board, self.probes[board.name], self.data,
                                                self.cache, before_load=self._maybe_train,
-                                               samples=self.settings.samples)
+                                               samples=self.settings.samples,
+                                               power_monitor=self.settings.power_monitor)
         return self.deployments[key]
 
     def _maybe_train(self, model: ZooModel) -> None:

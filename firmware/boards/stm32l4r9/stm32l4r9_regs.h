@@ -16,6 +16,7 @@
 #define RCC_CR              MQ_REG(RCC_BASE + 0x00u)
 #define RCC_CFGR            MQ_REG(RCC_BASE + 0x08u)
 #define RCC_PLLCFGR         MQ_REG(RCC_BASE + 0x0Cu)
+#define RCC_AHB2ENR         MQ_REG(RCC_BASE + 0x4Cu)
 #define RCC_APB1ENR1        MQ_REG(RCC_BASE + 0x58u)
 #define RCC_CR_HSION        (1u << 8)
 #define RCC_CR_HSIRDY       (1u << 10)

@@ -14,7 +14,9 @@ from typing import Callable
 from .peripherals import Peripheral
 
 KEY1, KEY2 = 0x45670123, 0xCDEF89AB
-ACR, KEYR, SR, CR = 0x00, 0x08, 0x10, 0x14
+ACR, KEYR, SR, CR, OPTR = 0x00, 0x08, 0x10, 0x14, 0x20
+OPTR_FACTORY = 0xFFEF_F8AA      # RM0432 option bytes as shipped: DBANK = 1 (dual bank)
+OPTR_DBANK = 1 << 22
 SR_EOP, SR_PROGERR, SR_WRPERR, SR_PGAERR, SR_SIZERR, SR_PGSERR, SR_BSY = (
     1 << 0, 1 << 3, 1 << 4, 1 << 5, 1 << 6, 1 << 7, 1 << 16)
 SR_ERRORS = 0xC3FA
@@ -24,6 +26,8 @@ CR_PG, CR_PER, CR_MER1, CR_BKER, CR_MER2, CR_STRT, CR_EOPIE, CR_LOCK = (
 
 class FlashController(Peripheral):
     name = "FLASH"
+    RESET_VALUES = {CR: CR_LOCK | (1 << 30),     # LOCK and OPTLOCK at reset
+                    OPTR: OPTR_FACTORY}
 
     def __init__(self, base: int, flash_start: int, flash_size: int, page_size: int,
                  banks: int, memory: ctypes.Array,
@@ -33,7 +37,6 @@ class FlashController(Peripheral):
         self.page_size, self.banks = page_size, banks
         self.memory = memory
         self.on_change = on_change
-        self.regs[CR] = CR_LOCK | (1 << 30)     # LOCK and OPTLOCK at reset
         self._key_stage = 0
         self._locked_until_reset = False
         self._pending: tuple[int, int, bool] | None = None   # first word of a double word
@@ -77,6 +80,10 @@ class FlashController(Peripheral):
         if value & CR_STRT:
             self._start(value)
 
+    @property
+    def dual_bank(self) -> bool:
+        return self.banks > 1 and bool(self.regs.get(OPTR, 0) & OPTR_DBANK)
+
     def _bank_bytes(self) -> int:
         return self.flash_size // self.banks
 
@@ -90,12 +97,15 @@ class FlashController(Peripheral):
                     self._fill(bank * self._bank_bytes(), self._bank_bytes())
         elif cr & CR_PER:
             page = (cr >> 3) & 0xFF
-            bank = 1 if cr & CR_BKER else 0
-            offset = bank * self._bank_bytes() + page * self.page_size
-            if bank >= self.banks or offset + self.page_size > self.flash_size:
+            if self.dual_bank:
+                bank = 1 if cr & CR_BKER else 0
+                offset, size = bank * self._bank_bytes() + page * self.page_size, self.page_size
+            else:                                 # one bank of pages twice the size
+                bank, offset, size = 0, page * 2 * self.page_size, 2 * self.page_size
+            if bank >= self.banks or offset + size > self.flash_size:
                 self.regs[SR] |= SR_PGSERR
                 return
-            self._fill(offset, self.page_size)
+            self._fill(offset, size)
         else:
             self.regs[SR] |= SR_PGSERR
             return
@@ -150,6 +160,6 @@ class FlashController(Peripheral):
         return before
 
     def reset(self) -> None:
-        self.regs[CR] = CR_LOCK | (1 << 30)
+        super().reset()
         self._key_stage, self._locked_until_reset = 0, False
         self._pending = self._programmed = None

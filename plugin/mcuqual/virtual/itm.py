@@ -18,30 +18,15 @@ def source_packet(port: int, value: int, size: int) -> bytes:
         size, "little")
 
 
-def decode(stream: bytes) -> dict[int, bytes]:
-    """Payload bytes per stimulus port; skips sync, overflow and hardware-source packets."""
-    ports: dict[int, bytearray] = {}
-    i = 0
-    while i < len(stream):
-        header = stream[i]
-        if header == 0:                          # part of a synchronization packet
-            i += 1
-            while i < len(stream) and stream[i] == 0:
-                i += 1
-            i += 1                               # the terminating 0x80
-            continue
-        if header == 0x70:                       # overflow
-            i += 1
-            continue
-        size_code = header & 0b11
-        if size_code == 0:                       # protocol packets (timestamps, extension)
-            i += 1
-            while i < len(stream) and stream[i - 1] & 0x80:
-                i += 1
-            continue
-        size = {1: 1, 2: 2, 3: 4}[size_code]
-        payload = stream[i + 1:i + 1 + size]
-        if not header & 0b100:                   # software source: a stimulus port
-            ports.setdefault(header >> 3, bytearray()).extend(payload)
-        i += 1 + size
-    return {port: bytes(data) for port, data in ports.items()}
+def local_timestamp(delta: int) -> bytes:
+    """A local timestamp packet for `delta` timestamp ticks (ARMv7-M D4.2.4): format 2 for
+    1..6, else format 1 with the value in 7-bit groups, least significant first."""
+    if 1 <= delta <= 6:
+        return bytes([delta << 4])
+    groups = []
+    while True:
+        groups.append(delta & 0x7F)
+        delta >>= 7
+        if not delta:
+            break
+    return bytes([0xC0] + [g | 0x80 for g in groups[:-1]] + [groups[-1]])

@@ -10,9 +10,9 @@ reported once each so nothing is silently ignored.
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from typing import Callable, Protocol
 
-from .itm import SYNC, source_packet
+from .itm import SYNC, local_timestamp, source_packet
 
 log = logging.getLogger("mcuqual.virtual")
 
@@ -42,12 +42,16 @@ def coresight_ids(pidr0: int, pidr1: int, pidr2: int, pidr3: int, pidr4: int,
 
 class Peripheral:
     name = "peripheral"
+    RESET_VALUES: dict[int, int] = {}
 
-    def __init__(self, base: int, size: int, ids: tuple[int, ...] | None = None) -> None:
+    def __init__(self, base: int, size: int, ids: tuple[int, ...] | None = None,
+                 fixed: dict[int, int] | None = None) -> None:
         self.base, self.size = base, size
-        self.regs: dict[int, int] = {}
-        if ids is not None:
-            self.regs.update(coresight_ids(*ids))
+        self._ids = {**(coresight_ids(*ids) if ids is not None else {}), **(fixed or {})}
+        self.regs: dict[int, int] = {**self._ids, **self.RESET_VALUES}
+
+    def reset(self) -> None:
+        self.regs = {**self._ids, **self.RESET_VALUES}
 
     def read(self, offset: int, size: int) -> int:
         return self.regs.get(offset & ~3, 0) >> (8 * (offset & 3))
@@ -67,10 +71,10 @@ class Rcc(Peripheral):
 
     name = "RCC"
     CR, CFGR = 0x00, 0x08
+    RESET_VALUES = {CR: 0x63}                    # MSI on and ready at reset
 
     def __init__(self, base: int) -> None:
         super().__init__(base, 0x400)
-        self.regs[self.CR] = 0x63                # MSI on and ready at reset
 
     def read(self, offset: int, size: int) -> int:
         value = super().read(offset, size)
@@ -86,11 +90,11 @@ class Pwr(Peripheral):
     """RM0432 PWR: voltage scaling completes at once (VOSF reads 0)."""
 
     name = "PWR"
+    RESET_VALUES = {0x00: 1 << 9,                # range 1
+                    0x80: 1 << 8}                # range 1 normal mode
 
     def __init__(self, base: int) -> None:
         super().__init__(base, 0x400)
-        self.regs[0x00] = 1 << 9                 # range 1
-        self.regs[0x80] = 1 << 8                 # range 1 normal mode
 
 
 class FlashInterface(Peripheral):
@@ -103,6 +107,38 @@ class FlashInterface(Peripheral):
         return self.regs.get(0x00, 0) & 0xF
 
 
+class Gpio(Peripheral):
+    """RM0432 GPIO port: ODR, BSRR (set wins over reset) and BRR drive the outputs, and
+    every change of an output level is logged with the cycle count, as a logic analyser
+    or a power monitor's logic input would see it."""
+
+    name = "GPIO"
+    ODR, BSRR, BRR = 0x14, 0x18, 0x28
+    RESET_VALUES = {0x00: 0xFFFF_FFFF}            # MODER: analog mode
+
+    def __init__(self, base: int, port: str, cycles: Callable[[], int],
+                 edges: list[tuple[int, str, int]]) -> None:
+        super().__init__(base, 0x400)
+        self.port, self.cycles, self.edges = port, cycles, edges
+
+    def write(self, offset: int, size: int, value: int) -> None:
+        old = self.regs.get(self.ODR, 0)
+        if offset == self.BSRR:
+            new = (old & ~(value >> 16)) | (value & 0xFFFF)
+        elif offset == self.BRR:
+            new = old & ~(value & 0xFFFF)
+        elif offset == self.ODR:
+            new = value & 0xFFFF
+        else:
+            super().write(offset, size, value)
+            return
+        self.regs[self.ODR] = new
+        changed = old ^ new
+        for pin in range(16):
+            if changed & (1 << pin):
+                self.edges.append((self.cycles(), f"P{self.port}{pin}", (new >> pin) & 1))
+
+
 class Dbgmcu(Peripheral):
     name = "DBGMCU"
 
@@ -111,48 +147,72 @@ class Dbgmcu(Peripheral):
         self.regs[0x00] = idcode
 
 
+class DebugCore(Protocol):
+    """What the SCS needs from the core it belongs to."""
+
+    def debug_status(self) -> int: ...
+    def debug_control(self, value: int) -> None: ...
+    def reset_request(self) -> None: ...
+    def core_register(self, selector: int, value: int | None) -> int: ...
+
+
 class SystemControlSpace(Peripheral):
-    """SCS (0xE000E000): SysTick, SCB and CoreDebug. CPUID reads as a Cortex-M4 r0p1;
-    AIRCR's reset request resets the core; DHCSR reports halt state; DCRSR/DCRDR move
-    core registers the way a debugger expects (ARMv7-M ARM, C1.6)."""
+    """SCS (0xE000E000): SysTick, SCB and CoreDebug. CPUID and the feature registers read
+    as a Cortex-M4F r0p1; AIRCR's reset request resets the system; DHCSR halts, steps
+    and resumes the core; DCRSR/DCRDR move core registers; DFSR says why the core
+    halted (write 1 to clear) (ARMv7-M ARM, B3.2 and C1.6)."""
 
     name = "SCS"
-    CPUID, AIRCR = 0xD00, 0xD0C
-    DHCSR, DCRSR, DCRDR = 0xDF0, 0xDF4, 0xDF8
+    CPUID, AIRCR, DFSR = 0xD00, 0xD0C, 0xD30
+    DHCSR, DCRSR, DCRDR, DEMCR = 0xDF0, 0xDF4, 0xDF8, 0xDFC
     DHCSR_KEY = 0xA05F
+    M4F_FEATURES = {0xD00: 0x410FC241, 0xD40: 0x00000030, 0xD44: 0x00000200,
+                    0xD48: 0x00100000, 0xD50: 0x00100030, 0xD54: 0x00000000,
+                    0xD58: 0x00000000, 0xD5C: 0x00000000, 0xD60: 0x01101110,
+                    0xD64: 0x02111000, 0xD68: 0x21112231, 0xD6C: 0x01111130,
+                    0xD70: 0x01310132, 0xD90: 0x00000800, 0xF40: 0x10110021,
+                    0xF44: 0x11000011, 0xF48: 0x00000000}
 
-    def __init__(self, base: int, on_reset_request: Callable[[], None],
-                 core_register: Callable[[int, int | None], int] | None = None,
-                 halted: Callable[[], bool] | None = None) -> None:
+    def __init__(self, base: int, core: DebugCore) -> None:
+        self.RESET_VALUES = self.M4F_FEATURES
         super().__init__(base, 0x1000, M4_IDS["scs"])
-        self.regs[self.CPUID] = 0x410FC241
-        self.on_reset_request = on_reset_request
-        self.core_register = core_register
-        self.halted = halted or (lambda: False)
+        self.core = core
+        self.dfsr = 0
 
     def read(self, offset: int, size: int) -> int:
         if offset == self.DHCSR:
-            control = self.regs.get(self.DHCSR, 0) & 0xF
-            status = (1 << 16) | ((1 << 17) if self.halted() else 0)   # S_REGRDY, S_HALT
-            return control | status
+            return self.core.debug_status()
+        if offset == self.DFSR:
+            return self.dfsr
         return super().read(offset, size)
 
     def write(self, offset: int, size: int, value: int) -> None:
+        if offset in self.M4F_FEATURES:
+            return                                       # read-only identification
         if offset == self.AIRCR and (value >> 16) == 0x05FA and value & (1 << 2):
-            self.on_reset_request()
+            self.core.reset_request()
             return
         if offset == self.DHCSR:
             if (value >> 16) == self.DHCSR_KEY:      # writes without the key are ignored
-                self.regs[self.DHCSR] = value & 0xF
+                self.core.debug_control(value & 0xF)
             return
-        if offset == self.DCRSR and self.core_register is not None:
+        if offset == self.DFSR:
+            self.dfsr &= ~value
+            return
+        if offset == self.DCRSR:
             selector = value & 0x7F
             if value & (1 << 16):                     # REGWnR: write DCRDR to the register
-                self.core_register(selector, self.regs.get(self.DCRDR, 0))
+                self.core.core_register(selector, self.regs.get(self.DCRDR, 0))
             else:
-                self.regs[self.DCRDR] = self.core_register(selector, None) & 0xFFFFFFFF
+                self.regs[self.DCRDR] = self.core.core_register(selector, None) & 0xFFFFFFFF
             return
         super().write(offset, size, value)
+
+    def system_reset(self) -> None:
+        """What a system reset clears here; the debug registers (DHCSR, DEMCR) survive it."""
+        kept = {k: v for k, v in self.regs.items() if k in (self.DCRDR, self.DEMCR)}
+        self.reset()
+        self.regs.update(kept)
 
 
 class Dwt(Peripheral):
@@ -189,15 +249,21 @@ class Dwt(Peripheral):
 
 class Itm(Peripheral):
     """ITM: stimulus writes become instrumentation packets on the SWO stream while
-    the unit and the port are enabled; a read of a port says the FIFO is ready."""
+    the unit and the port are enabled, each followed by a local timestamp packet when
+    TCR.TSENA is set (a decoder such as pyOCD's flushes its events on timestamps); a
+    read of a port says the FIFO is ready."""
 
     name = "ITM"
     TER, TCR, LAR = 0xE00, 0xE80, 0xFB0
+    TCR_TSENA = 1 << 1
 
-    def __init__(self, base: int, sink: Callable[[bytes], None], trace_enabled: Callable[[], bool]) -> None:
+    def __init__(self, base: int, sink: Callable[[bytes], None], trace_enabled: Callable[[], bool],
+                 cycles: Callable[[], int] = lambda: 0) -> None:
         super().__init__(base, 0x1000, M4_IDS["itm"])
         self.sink = sink
         self.trace_enabled = trace_enabled
+        self.cycles = cycles
+        self._last_timestamp = 0
         self._synced = False
 
     def _enabled(self, port: int) -> bool:
@@ -217,8 +283,23 @@ class Itm(Peripheral):
                     self.sink(SYNC)
                     self._synced = True
                 self.sink(source_packet(port, value, size))
+                if self.regs.get(self.TCR, 0) & self.TCR_TSENA:
+                    now = self.cycles()
+                    self.sink(local_timestamp(max(0, now - self._last_timestamp)))
+                    self._last_timestamp = now
             return
         super().write(offset, size, value)
+
+
+class Tpiu(Peripheral):
+    """The Cortex-M4 TPIU: identifies as a trace port (DEVTYPE 0x11) that can drive SWO in
+    NRZ/UART mode (DEVID.NRZVALID); the SWO bit rate it is given does not slow the model."""
+
+    name = "TPIU"
+    DEVID, DEVTYPE = 0xFC8, 0xFCC
+
+    def __init__(self, base: int) -> None:
+        super().__init__(base, 0x1000, M4_IDS["tpiu"], {self.DEVID: 0xCA1, self.DEVTYPE: 0x11})
 
 
 class RomTable(Peripheral):

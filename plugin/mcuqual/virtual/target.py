@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import struct
+import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -17,7 +18,7 @@ from typing import Callable
 from elftools.elf.elffile import ELFFile
 from unicorn import (
     UC_ARCH_ARM,
-    UC_ERR_EXCEPTION,
+    UC_HOOK_INTR,
     UC_ERR_FETCH_PROT,
     UC_ERR_FETCH_UNMAPPED,
     UC_ERR_INSN_INVALID,
@@ -41,18 +42,30 @@ from unicorn import arm_const as arm
 
 from ..boards import Board
 from ..errors import McuqualError
+from ..fault_status import (
+    BFARVALID,
+    HFSR_DEBUGEVT,
+    HFSR_FORCED,
+    IBUSERR,
+    PRECISERR,
+    STKERR,
+    UNDEFINSTR,
+    FaultStatus,
+)
 from .cycles import CycleModel
 from .flash_controller import FlashController
 from .peripherals import (
     M4_IDS,
     Dbgmcu,
     Dwt,
+    Gpio,
     Itm,
     Peripheral,
     Pwr,
     Rcc,
     RomTable,
     SystemControlSpace,
+    Tpiu,
 )
 
 log = logging.getLogger("mcuqual.virtual")
@@ -68,6 +81,13 @@ REGISTERS = {"r0": arm.UC_ARM_REG_R0, "r1": arm.UC_ARM_REG_R1, "r2": arm.UC_ARM_
 PERIPHERAL_BASE, PERIPHERAL_SIZE = 0x4000_0000, 0x2000_0000
 PPB_BASE, PPB_SIZE = 0xE000_0000, 0x0010_0000
 DEMCR_OFFSET_IN_SCS = 0xDFC
+DEMCR_VC_CORERESET, DEMCR_VC_HARDERR = 1 << 0, 1 << 10
+DHCSR_C_DEBUGEN, DHCSR_C_HALT, DHCSR_C_STEP = 1 << 0, 1 << 1, 1 << 2
+DHCSR_S_REGRDY, DHCSR_S_HALT, DHCSR_S_LOCKUP = 1 << 16, 1 << 17, 1 << 19
+DHCSR_S_RETIRE_ST, DHCSR_S_RESET_ST = 1 << 24, 1 << 25
+DFSR_HALTED, DFSR_BKPT, DFSR_VCATCH = 1 << 0, 1 << 1, 1 << 3
+HARDFAULT_EXCEPTION = 3
+EXCP_UDEF, EXCP_SWI, EXCP_BKPT = 1, 2, 7      # unicorn's interrupt numbers
 SLICE_INSTRUCTIONS = 2_000_000
 STM32L4R9_IDCODE = 0x1001_0470
 
@@ -94,6 +114,7 @@ class VirtualTarget:
         self.uc = Uc(UC_ARCH_ARM, UC_MODE_THUMB | UC_MODE_MCLASS)
         self.uc.ctl_set_cpu_model(arm.UC_CPU_ARM_CORTEX_M4)
         self.swo = bytearray()
+        self._swo_lock = threading.Lock()
         self._swo_enabled = False
         self.unmodelled: set[int] = set()
         self._invalid: tuple[int, int, int] | None = None
@@ -105,15 +126,18 @@ class VirtualTarget:
                                                self._buffers[0], self._flash_changed)
         self._fixups: list[tuple[int, bytes]] = []
         self._flash_fault: int | None = None
-        self.scs = SystemControlSpace(0xE000_E000, self._reset_request, self._debug_register,
-                                      lambda: self.halted)
+        self.scs = SystemControlSpace(0xE000_E000, self)
+        self.rcc, self.pwr = Rcc(0x4002_1000), Pwr(0x4000_7000)
+        self.pin_edges: list[tuple[int, str, int]] = []      # (cycle, pin, level)
+        self.gpio = [Gpio(0x4800_0000 + 0x400 * index, port, lambda: self.cycle_model.cycles,
+                          self.pin_edges) for index, port in enumerate("ABCDEFGHI")]
         self._peripherals: list[Peripheral] = [
-            Rcc(0x4002_1000), Pwr(0x4000_7000), self.flash_interface,
-            Itm(0xE000_0000, self._swo_sink, self._trace_enabled),
+            self.rcc, self.pwr, self.flash_interface, *self.gpio,
+            Itm(0xE000_0000, self._swo_sink, self._trace_enabled, lambda: self.cycle_model.cycles),
             Dwt(0xE000_1000, lambda: self.cycle_model.cycles),
             self.scs, Dbgmcu(0xE004_2000, STM32L4R9_IDCODE),
-            Peripheral(0xE004_0000, 0x1000, M4_IDS["tpiu"]),   # the debugger configures it
-            Peripheral(0xE004_1000, 0x1000, M4_IDS["etm"]),
+            Tpiu(0xE004_0000),                                   # the debugger configures it
+            Peripheral(0xE004_1000, 0x1000, M4_IDS["etm"], {0xFCC: 0x13}),
             Peripheral(0xE000_2000, 0x1000, M4_IDS["fpb"]),
             RomTable(),
         ]
@@ -128,11 +152,21 @@ class VirtualTarget:
         # a store's fix-up lands once its block is done: flash is programmed by code in RAM
         self.uc.hook_add(UC_HOOK_BLOCK, self._apply_fixups, begin=self.ram_start,
                          end=self.ram_end - 1)
+        self.uc.hook_add(UC_HOOK_INTR, self._on_exception)
         self._cycle_hooks: list[int] = []
         self._stop_hook: int | None = None
         self._stop_armed = False
         self._pending_reset = False
+        self._exception: int | None = None
+        self._emulating = False
+        self._slice_end_cycles = 1 << 62
+        # debug state (ARMv7-M ARM C1.6); like the real debug domain it survives system reset
         self.halted = True
+        self.lockup = False
+        self.debug_enabled = False
+        self.fault: TargetFaultError | None = None
+        self._reset_sticky = True
+        self._retire_sticky = False
         if cycle_accurate:
             self.set_cycle_accounting(True)
 
@@ -197,14 +231,17 @@ class VirtualTarget:
 
     def _swo_sink(self, packet: bytes) -> None:
         if self._swo_enabled:
-            self.swo.extend(packet)
+            with self._swo_lock:
+                self.swo.extend(packet)
 
     def swo_start(self) -> None:
         self._swo_enabled = True
 
     def swo_read(self) -> bytes:
-        data = bytes(self.swo)
-        self.swo.clear()
+        """The SWO bytes since the last read (safe to call from a reader thread)."""
+        with self._swo_lock:
+            data = bytes(self.swo)
+            self.swo.clear()
         return data
 
     def swo_stop(self) -> None:
@@ -217,9 +254,14 @@ class VirtualTarget:
             flash = self._flash_region()
             model = self.cycle_model
             fetch = self.uc.mem_read
+            def on_block(uc, address, size, data):
+                # slices end on block boundaries, so no block is ever charged twice
+                if model.cycles >= self._slice_end_cycles:
+                    uc.emu_stop()
+                else:
+                    model.on_block(address, size, fetch)
             self._cycle_hooks = [
-                self.uc.hook_add(UC_HOOK_BLOCK,
-                                 lambda uc, address, size, data: model.on_block(address, size, fetch)),
+                self.uc.hook_add(UC_HOOK_BLOCK, on_block),
                 self.uc.hook_add(UC_HOOK_MEM_READ,
                                  lambda uc, access, address, size, value, data:
                                  model.on_flash_read(address), begin=flash.start, end=flash.end - 1),
@@ -252,31 +294,80 @@ class VirtualTarget:
     def write_core_register(self, name: str, value: int) -> None:
         self.uc.reg_write(REGISTERS[name], value)
 
-    # DCRSR register selectors (ARMv7-M ARM, C1.6.3)
+    # DCRSR register selectors (ARMv7-M ARM, C1.6.3); 0x14 packs CONTROL, FAULTMASK,
+    # BASEPRI and PRIMASK into one word, 0x21 is FPSCR, 0x40.. are S0..S31
     _SELECTORS = {**{n: f"r{n}" for n in range(13)}, 13: "sp", 14: "lr", 15: "pc", 16: "xpsr",
-                  17: "msp", 18: "psp", 20: "control"}
+                  17: "msp", 18: "psp"}
+    _SPECIAL = (("control", 24), ("faultmask", 16), ("basepri", 8), ("primask", 0))
 
-    def _debug_register(self, selector: int, value: int | None) -> int:
-        name = self._SELECTORS.get(selector)
-        if name is None:
+    def core_register(self, selector: int, value: int | None) -> int:
+        """DCRSR/DCRDR access: read (value None) or write one core register."""
+        if selector == 0x14:
+            uc_ids = [getattr(arm, f"UC_ARM_REG_{name.upper()}") for name, _ in self._SPECIAL]
+            if value is not None:
+                for uc_id, (_, shift) in zip(uc_ids, self._SPECIAL):
+                    self.uc.reg_write(uc_id, (value >> shift) & 0xFF)
+                return value
+            return sum((self.uc.reg_read(uc_id) & 0xFF) << shift
+                       for uc_id, (_, shift) in zip(uc_ids, self._SPECIAL))
+        if selector == 0x21:
+            uc_id = arm.UC_ARM_REG_FPSCR
+        elif 0x40 <= selector < 0x60:
+            uc_id = getattr(arm, f"UC_ARM_REG_S{selector - 0x40}")
+        elif selector in self._SELECTORS:
+            uc_id = REGISTERS[self._SELECTORS[selector]]
+        else:
             return 0
         if value is not None:
-            self.write_core_register(name, value)
+            self.uc.reg_write(uc_id, value & 0xFFFFFFFF)
             return value
-        return self.read_core_register(name)
-
-    def step(self) -> None:
-        """Execute one instruction."""
-        pc = self.read_core_register("pc")
-        try:
-            self.uc.emu_start(pc | 1, 0, count=1)
-        except UcError as error:
-            raise self._fault(error) from None
-        finally:
-            self._apply_fixups()
+        return self.uc.reg_read(uc_id) & 0xFFFFFFFF
 
     def registers(self) -> dict[str, int]:
         return {name: self.read_core_register(name) for name in ("pc", "lr", "sp", "xpsr")}
+
+    # ---- debug state: DHCSR, DFSR, vector catch ----------------------------------
+    def debug_status(self) -> int:
+        """DHCSR as read: control bits and S_REGRDY, S_HALT, S_LOCKUP, sticky S_RETIRE/S_RESET."""
+        value = DHCSR_S_REGRDY | (DHCSR_C_DEBUGEN if self.debug_enabled else 0)
+        if self.halted:
+            value |= DHCSR_C_HALT | DHCSR_S_HALT
+        if self.lockup:
+            value |= DHCSR_S_LOCKUP
+        if self._retire_sticky:
+            value |= DHCSR_S_RETIRE_ST
+        if self._reset_sticky:
+            value |= DHCSR_S_RESET_ST
+        self._retire_sticky = self._reset_sticky = False
+        return value
+
+    def debug_control(self, bits: int) -> None:
+        """A keyed DHCSR write: enable debug, halt, step or resume."""
+        self.debug_enabled = bool(bits & DHCSR_C_DEBUGEN)
+        if not self.debug_enabled:
+            self.halted = False                    # the core leaves debug state
+        elif bits & DHCSR_C_HALT:
+            self.halt()
+        elif self.halted and bits & DHCSR_C_STEP:
+            self.step()
+            self.scs.dfsr |= DFSR_HALTED
+        elif self.halted:
+            self.halted = False
+
+    def halt(self, reason: int = DFSR_HALTED) -> None:
+        if not self.halted:
+            self.halted, self.lockup = True, False
+            self.scs.dfsr |= reason
+
+    def resume(self) -> None:
+        self.halted = False
+
+    def _vector_catch(self, bit: int) -> bool:
+        return self.debug_enabled and bool(self.scs.read(DEMCR_OFFSET_IN_SCS, 4) & bit)
+
+    def step(self) -> None:
+        """Execute one instruction (a fault leaves the core as a fault would)."""
+        self._execute(1)
 
     # ---- program, reset, run --------------------------------------------------------
     def load_elf(self, path: Path) -> None:
@@ -286,21 +377,38 @@ class VirtualTarget:
                 if segment["p_type"] == "PT_LOAD" and segment["p_filesz"]:
                     self.write_memory(segment["p_paddr"], segment.data())
 
-    def _reset_request(self) -> None:
-        self._pending_reset = True
-        self.uc.emu_stop()
+    def reset_request(self) -> None:
+        """AIRCR.SYSRESETREQ: from the core, the reset lands after the current instruction."""
+        if self._emulating:
+            self._pending_reset = True
+            self.uc.emu_stop()
+        else:
+            self.system_reset()
+
+    def system_reset(self) -> None:
+        """nRST or SYSRESETREQ: the system resets, the debug domain keeps its settings, and
+        with DEMCR.VC_CORERESET the core halts on the first instruction."""
+        for peripheral in (self.rcc, self.pwr, self.flash_interface, *self.gpio):
+            peripheral.reset()
+        self.scs.system_reset()
+        self.reset(halt=self._vector_catch(DEMCR_VC_CORERESET))
+        if self.halted:
+            self.scs.dfsr |= DFSR_VCATCH
 
     def reset(self, halt: bool = True) -> None:
         """Core reset: SP and PC from the vector table at the start of flash."""
         flash = self._flash_region()
         sp, pc = struct.unpack("<II", self.read_memory(flash.start, 8))
+        for name in ("r0", "r1", "r2", "r3", "r12", "lr"):
+            self.write_core_register(name, 0)
         self.write_core_register("sp", sp)
         self.write_core_register("msp", sp)
         self.write_core_register("pc", pc & ~1)
         self.write_core_register("xpsr", 1 << 24)     # Thumb bit
         self._pending_reset = False
         self.flash_interface.reset()
-        self.halted = halt
+        self.halted, self.lockup, self.fault = halt, False, None
+        self._reset_sticky = True
 
     def stop_on_write(self, address: int) -> None:
         """Stop emulation once, as soon as the firmware next writes `address` (a mailbox field)."""
@@ -318,6 +426,10 @@ class VirtualTarget:
     def _on_invalid(self, uc, access, address, size, value, data) -> bool:
         self._invalid = (access, address, size)
         return False
+
+    def _on_exception(self, uc, number: int, data) -> None:
+        self._exception = number
+        uc.emu_stop()
 
     def _flash_changed(self, offset: int, size: int) -> None:
         start = self._flash_region().start + offset
@@ -347,59 +459,128 @@ class VirtualTarget:
             self.uc.ctl_remove_cache(start + offset, start + offset + 8)
         self._fixups.clear()
 
-    def _fault(self, error: UcError) -> TargetFaultError:
-        registers = self.registers()
+    def _fault_status(self, error: UcError | None) -> FaultStatus:
+        """The fault status registers the core would have set for what stopped emulation."""
         access = self._invalid[1] if self._invalid else None
+        pc = self.read_core_register("pc")
+        if self._flash_fault is not None:
+            return FaultStatus(PRECISERR | BFARVALID, HFSR_FORCED, self._flash_fault, 0,
+                               "store to read-only memory (flash) at")
+        if self._exception == EXCP_BKPT:
+            return FaultStatus(0, HFSR_DEBUGEVT, 0, 0)
+        if self._exception in (EXCP_UDEF, EXCP_SWI):
+            return FaultStatus(UNDEFINSTR, HFSR_FORCED, 0, 0,
+                               "usage fault: unhandled exception (SVC or UDF)")
+        if self._exception is not None:           # a branch into the execute-never region
+            return FaultStatus(IBUSERR | BFARVALID, HFSR_FORCED, pc, 0)
+        code = error.errno if error is not None else None
+        if code in (UC_ERR_FETCH_UNMAPPED, UC_ERR_FETCH_PROT):
+            return FaultStatus(IBUSERR | BFARVALID, HFSR_FORCED,
+                               access if access is not None else pc, 0)
+        if code in (UC_ERR_READ_UNMAPPED, UC_ERR_READ_PROT):
+            return FaultStatus(PRECISERR | BFARVALID, HFSR_FORCED, access or 0, 0,
+                               "read of unmapped address")
+        if code == UC_ERR_WRITE_UNMAPPED:
+            return FaultStatus(PRECISERR | BFARVALID, HFSR_FORCED, access or 0, 0,
+                               "write to unmapped address")
+        if code == UC_ERR_WRITE_PROT:
+            return FaultStatus(PRECISERR | BFARVALID, HFSR_FORCED, access or 0, 0,
+                               "store to read-only memory (flash) at")
+        if code == UC_ERR_INSN_INVALID:
+            return FaultStatus(UNDEFINSTR, HFSR_FORCED, 0, 0)
+        return FaultStatus(0, HFSR_FORCED, 0, 0, f"emulation error: {error}")
+
+    def _enter_fault(self, status: FaultStatus) -> None:
+        """Fault like the core: status registers set, then halt on a HardFault vector catch,
+        or lock up (the firmware's own handler is not entered on the virtual board)."""
+        self._flash_fault, self._exception, self._invalid = None, None, None
+        regs = self.scs.regs
+        regs[0xD28] = regs.get(0xD28, 0) | status.cfsr
+        regs[0xD2C] = regs.get(0xD2C, 0) | status.hfsr
+        if status.cfsr & BFARVALID:
+            regs[0xD38] = status.bfar
+        registers = self.registers()
+        message = status.describe(self.ram_start, registers["sp"])
         where = f"pc=0x{registers['pc']:08x} lr=0x{registers['lr']:08x} sp=0x{registers['sp']:08x}"
-        code = error.errno
-        if code in (UC_ERR_READ_UNMAPPED, UC_ERR_WRITE_UNMAPPED) and access is not None and \
-                self.ram_start - 0x10000 <= access < self.ram_start and \
-                registers["sp"] < self.ram_start + 0x100:
-            kind = f"stack overflow: write below the start of SRAM at 0x{access:08x}"
-        elif code in (UC_ERR_READ_UNMAPPED, UC_ERR_READ_PROT):
-            kind = f"bus fault: read of unmapped address 0x{access or 0:08x}"
-        elif code == UC_ERR_WRITE_UNMAPPED:
-            kind = f"bus fault: write to unmapped address 0x{access or 0:08x}"
-        elif code == UC_ERR_WRITE_PROT:
-            kind = f"bus fault: store to read-only memory (flash) at 0x{access or 0:08x}"
-        elif code in (UC_ERR_FETCH_UNMAPPED, UC_ERR_FETCH_PROT):
-            kind = f"bus fault: instruction fetch from 0x{access or registers['pc']:08x}"
-        elif code == UC_ERR_INSN_INVALID:
-            kind = "usage fault: undefined instruction"
-        elif code == UC_ERR_EXCEPTION:
-            kind = "unhandled exception (SVC, BKPT or UDF)"
+        self.fault = TargetFaultError(f"target fault on the virtual {self.board.name}: {message} "
+                                      f"({where})", registers, status.bfar or None)
+        if status.hfsr & HFSR_DEBUGEVT and self.debug_enabled:
+            self.fault = None                          # a breakpoint under a debugger
+            regs[0xD2C] &= ~HFSR_DEBUGEVT
+            self.halted = True
+            self.scs.dfsr |= DFSR_BKPT
+        elif self.read_core_register("xpsr") & 0x1FF == HARDFAULT_EXCEPTION:
+            self.lockup = True                         # a fault in the HardFault handler
+        elif not self._enter_exception(HARDFAULT_EXCEPTION):
+            regs[0xD28] |= STKERR                      # stacking failed: the core locks up
+            self.lockup = True
+        elif self._vector_catch(DEMCR_VC_HARDERR):
+            self.halted = True
+            self.scs.dfsr |= DFSR_VCATCH
+
+    def _enter_exception(self, number: int) -> bool:
+        """Exception entry (ARMv7-M ARM B1.5.6): stack the basic frame, take the vector.
+        False when the frame cannot be stacked (the stack pointer is off the RAM)."""
+        sp = self.read_core_register("sp")
+        aligned = (sp - 32) & ~7
+        if not (self.ram_start <= aligned and aligned + 32 <= self.ram_end):
+            return False
+        xpsr = self.read_core_register("xpsr") | ((1 << 9) if (sp - 32) & 4 else 0)
+        frame = [self.read_core_register(name) for name in ("r0", "r1", "r2", "r3", "r12", "lr")]
+        frame += [self.read_core_register("pc"), xpsr]
+        self.write_memory(aligned, struct.pack("<8I", *frame))
+        handler = self.read_u32(self._flash_region().start + 4 * number)
+        self.write_core_register("sp", aligned)
+        self.write_core_register("lr", 0xFFFF_FFF9)       # return to Thread mode on MSP
+        self.write_core_register("pc", handler & ~1)
+        self.write_core_register("xpsr", (1 << 24) | number)
+        return True
+
+    def _execute(self, count: int) -> int:
+        """Run up to `count` instructions from PC; returns how many were asked for."""
+        pc = self.read_core_register("pc")
+        self._invalid, self._exception = None, None
+        self._emulating = True
+        if self.cycle_accurate and count > 1:       # the block hook ends the slice
+            self._slice_end_cycles, count = self.cycle_model.cycles + count, 0
         else:
-            kind = f"emulation error: {error}"
-        return TargetFaultError(f"target fault on the virtual {self.board.name}: {kind} ({where})",
-                                registers, access)
+            self._slice_end_cycles = 1 << 62
+        try:
+            self.uc.emu_start(pc | 1, 0, count=count)
+            error = None
+        except UcError as exc:
+            error = exc
+        finally:
+            self._emulating = False
+            self._apply_fixups()
+        self._retire_sticky = True
+        if error is not None or self._flash_fault is not None or self._exception is not None:
+            self._enter_fault(self._fault_status(error))
+        elif self._pending_reset:
+            self.system_reset()
+        return count
+
+    def advance(self, instructions: int) -> int:
+        """Let a running core execute up to `instructions`; a halted or locked-up core stays.
+        The debugger-facing clock: a probe calls this while it polls the target."""
+        if self.halted or self.lockup:
+            return 0
+        return self._execute(instructions)
 
     def run(self, until: Callable[[], bool], max_cycles: int, timeout_s: float) -> None:
-        """Run until `until()` holds; fault and budget overruns raise."""
+        """Run until `until()` holds; a fault, an unexpected halt or a budget overrun raises."""
         deadline = time.monotonic() + timeout_s
         start_cycles = self.cycle_model.cycles
         executed = 0
         self.halted = False
         while not until():
-            pc = self.read_core_register("pc")
-            self._invalid = None
-            try:
-                self.uc.emu_start(pc | 1, 0, count=SLICE_INSTRUCTIONS)
-            except UcError as error:
-                self._apply_fixups()
+            executed += self.advance(SLICE_INSTRUCTIONS)
+            if self.fault is not None:
                 self.halted = True
-                raise self._fault(error) from None
-            self._apply_fixups()
-            if self._flash_fault is not None:
-                address, self._flash_fault = self._flash_fault, None
-                self.halted = True
-                registers = self.registers()
-                raise TargetFaultError(
-                    f"target fault on the virtual {self.board.name}: bus fault: store to "
-                    f"read-only memory (flash) at 0x{address:08x} (pc=0x{registers['pc']:08x} "
-                    f"lr=0x{registers['lr']:08x} sp=0x{registers['sp']:08x})", registers, address)
-            if self._pending_reset:
-                self.reset(halt=False)
-            executed += SLICE_INSTRUCTIONS
+                raise self.fault
+            if self.halted or self.lockup:
+                raise TargetFaultError(f"the virtual {self.board.name} halted unexpectedly "
+                                       f"(DFSR=0x{self.scs.dfsr:x})", self.registers(), None)
             budget = self.cycle_model.cycles - start_cycles if self.cycle_accurate else executed
             if budget > max_cycles or time.monotonic() > deadline:
                 self.halted = True

@@ -1,0 +1,120 @@
+"""pyOCD on the virtual board: probe plugin, target, flash algorithm, reset, faults, a lost probe."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mcuqual import codegen, reference, tflite_model
+from mcuqual.boards import select_boards
+from mcuqual.cache import Cache
+from mcuqual.debug_session import BoardSession, ProbeLostError
+from mcuqual.errors import McuqualError
+from mcuqual.firmware_build import build_firmware
+from mcuqual.flash_algo import build_flash_algo
+from mcuqual.mailbox_runner import MailboxRunner
+from mcuqual.probes import choose_probe
+from mcuqual.pyocd_target import TARGET_NAME, stm32l4r9_memory_map, target_origin
+from pyocd.core.memory_map import MemoryType
+from mcuqual.target_run import run_on_target
+from pyocd.target.pack.flash_algo import PackFlashAlgo
+
+REPO = Path(__file__).resolve().parent.parent
+BOARD = select_boards(REPO / "qualification" / "boards", ["stm32l4r9"])[0]
+PYOCD = str(Path(sys.executable).with_name("pyocd"))
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return Cache(tmp_path_factory.mktemp("pyocd"))
+
+
+@pytest.fixture(scope="module")
+def tiny_image(tiny_tflite, cache):
+    return build_firmware(codegen.generate(tiny_tflite, "tiny"), BOARD, cache)
+
+
+def _pyocd(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "MCUQUAL_BOARDS_DIR": str(BOARD.path.parent)}
+    return subprocess.run([PYOCD, *args], capture_output=True, text=True, timeout=300, env=env,
+                          cwd=REPO)
+
+
+def test_pyocd_lists_the_virtual_probe(tmp_path):
+    result = _pyocd("list")
+    assert result.returncode == 0, result.stderr
+    assert "virtual-stm32l4r9" in result.stdout and "STM32L4R9AII6" in result.stdout
+
+
+def test_pyocd_flash_from_the_command_line(tmp_path, tiny_image):
+    result = _pyocd("flash", "-t", TARGET_NAME, "--uid", "virtual-stm32l4r9", str(tiny_image.elf))
+    assert result.returncode == 0, result.stdout + result.stderr
+    with BoardSession(BOARD, choose_probe("virtual", BOARD.name)) as session:
+        assert session.flash_holds(tiny_image.elf)
+
+
+def test_flash_algorithm_is_position_independent_flm(cache):
+    algo = PackFlashAlgo(str(build_flash_algo("stm32l4r9", cache)))
+    assert {"Init", "UnInit", "EraseSector", "ProgramPage", "EraseChip"} <= set(algo.symbols)
+    assert (algo.flash_start, algo.flash_size, algo.page_size) == (0x0800_0000, 0x20_0000, 0x1000)
+    assert algo.sector_sizes == [(0, 0x1000)]
+    assert algo.rw_size == 0                     # no globals: runs wherever pyOCD loads it
+
+
+def test_target_memory_map_agrees_with_the_board_profile(cache):
+    assert BOARD.pyocd_target == TARGET_NAME
+    assert target_origin(TARGET_NAME).startswith("mcuqual built-in")
+    memory_map = stm32l4r9_memory_map(str(build_flash_algo("stm32l4r9", cache)))
+    regions = {r.name: r for r in BOARD.memory}
+    flash = memory_map.get_boot_memory()
+    assert (flash.start, flash.length, flash.sector_size) == (
+        regions["flash"].start, regions["flash"].size, regions["flash"].page_size)
+    rams = {r.name: (r.start, r.length) for r in memory_map.iter_matching_regions(type=MemoryType.RAM)}
+    assert rams == {n: (r.start, r.size) for n, r in regions.items() if r.kind == "ram"}
+
+
+def test_reset_and_halt_stops_at_the_reset_handler(tiny_image):
+    with BoardSession(BOARD, choose_probe("virtual", BOARD.name)) as session:
+        session.flash(tiny_image.elf)
+        target = session.target
+        target.reset_and_halt()
+        assert target.is_halted()
+        vector_pc = session.read_u32(0x0800_0004) & ~1
+        assert target.read_core_register("pc") == vector_pc
+        target.step()
+        assert target.read_core_register("pc") != vector_pc
+        target.resume()
+        assert target.is_running()
+
+
+def test_probe_lost_mid_run_keeps_what_was_measured(tiny_tflite, tiny_image, cifar, monkeypatch):
+    """The probe vanishes after two inferences: the run says so and keeps those two."""
+    generated = codegen.generate(tiny_tflite, "tiny")
+    inputs = tflite_model.quantize_images(cifar.test.images[:4], tflite_model.read(tiny_tflite).input)
+    golden = reference.run_reference(tiny_tflite, inputs, workers=1)
+    original = MailboxRunner.infer
+    calls = []
+
+    def infer_then_unplug(self, image):
+        result = original(self, image)
+        calls.append(1)
+        if len(calls) == 2:
+            self.target.session.probe.unplug()
+        return result
+    monkeypatch.setattr(MailboxRunner, "infer", infer_then_unplug)
+    run = run_on_target(choose_probe("virtual", BOARD.name), BOARD, tiny_image, generated, inputs,
+                        golden, "tiny", timed_runs=1)
+    assert run.images == 2 and run.planned_images == 4 and len(run.cycles) == 1
+    assert "lost" in run.interrupted
+    run.require_timed()                           # latency can still be reported
+    with pytest.raises(McuqualError, match="stopped after 2 of 4 images"):
+        run.require_bit_exact()
+
+
+def test_unknown_probe_is_an_immediate_clear_error():
+    with pytest.raises(ProbeLostError, match="not connected"):
+        BoardSession(BOARD, choose_probe("virtual", BOARD.name).__class__(
+            "physical", "no-such-probe", "nothing")).open()
