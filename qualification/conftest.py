@@ -11,3 +11,4 @@ def pytest_configure(config: pytest.Config) -> None:
     # The Allure results are the deployment report: write them unless told elsewhere.
     if hasattr(config.option, "allure_report_dir") and not config.option.allure_report_dir:
         config.option.allure_report_dir = str(REPORTS / "allure-results")
+        config.option.clean_alluredir = True      # one run, one report; trends live in history

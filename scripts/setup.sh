@@ -15,17 +15,21 @@ pick_python() {
     return 1
 }
 
-# The Cortex-M toolchain the firmware is built with (Debian packages).
-if ! command -v arm-none-eabi-gcc >/dev/null 2>&1; then
-    packages="gcc-arm-none-eabi libnewlib-arm-none-eabi"
+# Debian packages: the Cortex-M toolchain the firmware is built with; Node.js for the Allure
+# report generator; Chromium to look at the rendered report.
+packages=""
+command -v arm-none-eabi-gcc >/dev/null 2>&1 || packages="$packages gcc-arm-none-eabi libnewlib-arm-none-eabi"
+command -v npm >/dev/null 2>&1 || packages="$packages nodejs npm"
+command -v chromium >/dev/null 2>&1 || packages="$packages chromium"
+if [ -n "$packages" ]; then
     if [ "$(id -u)" = 0 ]; then
-        echo "[setup] installing $packages"
+        echo "[setup] installing$packages"
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $packages >/dev/null
     elif command -v sudo >/dev/null 2>&1; then
-        echo "[setup] installing $packages (sudo)"
+        echo "[setup] installing$packages (sudo)"
         sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $packages >/dev/null
     else
-        echo "[setup] please install: $packages" >&2
+        echo "[setup] please install:$packages" >&2
         exit 1
     fi
 fi
@@ -39,4 +43,8 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 echo "[setup] installing mcuqual and its dependencies into .venv"
 .venv/bin/python -m pip install --quiet -e .
+if [ ! -x node_modules/.bin/allure ]; then
+    echo "[setup] installing the Allure report generator (npm ci)"
+    npm ci --no-audit --no-fund --loglevel=error >/dev/null
+fi
 echo "[setup] done: .venv/bin/pytest qualification --board=stm32l4r9"

@@ -2,10 +2,16 @@
 from __future__ import annotations
 
 import json
+import re
+
+from pathlib import Path
 
 import numpy as np
 import pytest
+from mcuqual.render import render, view
 from project import add_model, make_project
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -104,6 +110,16 @@ def test_suite_reports_every_figure_with_its_evidence(run_suite, pytester, tiny_
         for label in r["labels"]))
     assert any(a["name"] == "energy windows" and a["type"] == "image/png"
                for a in energy_result["attachments"])
+
+    # the deployment summary, and the rendered report as a browser shows it
+    summary = (pytester.path / "reports" / "latest" / "summary.md").read_text()
+    assert "| tiny | stm32l4r9 | virtual-stm32l4r9 |" in summary and "(emulated)" in summary
+    index = render(REPO, allure, pytester.path / "allure-report")
+    page = view(index.parent, pytester.path / "report.png")
+    assert "Deployment summary · stm32l4r9" in page
+    assert re.search(r"REQ-LATENCY · tiny on stm32l4r9: [0-9.]+ ms \(emulated\) (meets|fails) "
+                     r"&lt;= 12.6 ms", page)
+    assert (pytester.path / "report.png").stat().st_size > 10_000
 
 
 def test_untrained_model_is_reported_not_dropped(run_suite, pytester, tiny_keras_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import io
 
 
-def _figure_bytes(fig) -> bytes:
+def figure_png(fig) -> bytes:
     import matplotlib.pyplot as plt
     fig.tight_layout()
     buffer = io.BytesIO()
@@ -36,7 +36,7 @@ def energy_window_chart(trace, title: str) -> bytes:
     axis.set_ylabel(f"mA at {trace.supply_v:g} V ({trace.evidence.label})")
     axis.set_title(title, fontsize=10)
     axis.grid(alpha=0.3)
-    return _figure_bytes(fig)
+    return figure_png(fig)
 
 
 def layer_cycles_chart(layers: dict[str, int], clock_hz: int, title: str) -> bytes:
@@ -54,4 +54,4 @@ def layer_cycles_chart(layers: dict[str, int], clock_hz: int, title: str) -> byt
     axis.set_xlabel(f"ms per inference at {clock_hz / 1e6:g} MHz (emulated)")
     axis.set_title(title, fontsize=10)
     axis.grid(axis="x", alpha=0.3)
-    return _figure_bytes(fig)
+    return figure_png(fig)

@@ -21,6 +21,7 @@ from .report import (
     write_qualification_json,
 )
 from .session import QualificationSession, Settings, parse_samples
+from .summary import write_allure_summary, write_summary
 from .verdicts import Verdict, error, judge, not_measurable
 
 SESSION_KEY = pytest.StashKey["QualificationSession | None"]()
@@ -255,9 +256,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     path = write_qualification_json(qual.settings.reports_dir / "latest" / "qualification.json", qual)
     qual.results_path = path
+    summary = write_summary(qual, path.parent)
     alluredir = getattr(session.config.option, "allure_report_dir", None)
     if alluredir:
         write_allure_extras(Path(alluredir), qual)
+        write_allure_summary(qual, Path(alluredir), summary)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
