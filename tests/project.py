@@ -33,7 +33,8 @@ def build(seed=None):
 def make_project(root: Path) -> Path:
     (root / "models").mkdir()
     shutil.copytree(REPO / "qualification" / "boards", root / "qualification" / "boards")
-    for name in ("requirements.toml", "test_requirements.py", "conftest.py"):
+    for name in ("requirements.toml", "test_requirements.py", "test_regressions.py",
+                 "conftest.py"):
         shutil.copy(REPO / "qualification" / name, root / "qualification" / name)
     (root / "pytest.ini").write_text("[pytest]\n")
     return root

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from mcuqual.plugin import EXIT_NOT_QUALIFIED
+from mcuqual.regression import Baseline
 from mcuqual.render import render, view
 from project import add_model, make_project
 
@@ -154,7 +156,7 @@ def test_missing_dataset_fails_accuracy_but_keeps_the_other_figures(pytester, ti
     assert "CIFAR-10 not found" in verdicts["REQ-ACC"]["message"]
     assert verdicts["REQ-WEIGHTS"]["verdict"] == "pass"
     assert verdicts["REQ-ARENA"]["verdict"] == "pass"
-    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert result.ret == EXIT_NOT_QUALIFIED      # no requirement failed: an error stopped it
 
 
 def test_train_option_rebuilds_the_artifacts_it_then_qualifies(run_suite, pytester):
@@ -175,3 +177,34 @@ def test_train_option_rebuilds_the_artifacts_it_then_qualifies(run_suite, pytest
     # the ELF's model section holds those constants plus requantization parameters
     assert card["constant_bytes"] <= weights["value"] < card["constant_bytes"] + 2048
     assert result.ret == pytest.ExitCode.TESTS_FAILED   # one epoch of a tiny model: inaccurate
+
+
+def test_exit_codes_and_the_regression_gate(run_suite, pytester, tiny_keras_path):
+    """0 when every requirement passes, 1 when one fails or a model regressed."""
+    add_model(pytester.path, "tiny", tiny_keras_path)
+    # a requirements file the tiny model meets: this project's own, not the product's
+    (pytester.path / "qualification" / "requirements.toml").write_text(
+        (pytester.path / "qualification" / "requirements.toml").read_text()
+        .replace("threshold = 0.86", "threshold = 0.10"))
+    result, doc = run_suite("--update-baseline")
+    assert {r["verdict"] for r in doc["results"]} == {"pass"}, doc["results"]
+    assert result.ret == pytest.ExitCode.OK
+    baseline_path = pytester.path / "qualification" / "baseline.json"
+    baseline = Baseline.load(baseline_path)
+    entry = baseline.entry("stm32l4r9", "virtual", "tiny")
+    latency = next(r for r in doc["results"] if r["metric"] == "latency_ms")
+    assert entry["median_cycles"] == latency["details"]["median_cycles"]
+
+    result, _ = run_suite()                          # same code, same figures: no regression
+    result.assert_outcomes(passed=6)
+    assert result.ret == pytest.ExitCode.OK
+
+    baseline.record("stm32l4r9", "virtual", "tiny", int(entry["median_cycles"] * 0.9),
+                    entry["top1"] + 0.02)            # the model "used to be" faster and better
+    baseline.save()
+    result, doc = run_suite()
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.assert_outcomes(passed=5, failed=1)
+    text = result.stdout.str()
+    assert "REGRESSION: tiny on stm32l4r9:" in text and "cycles, baseline" in text
+    assert "top-1" in text and {r["verdict"] for r in doc["results"]} == {"pass"}

@@ -20,13 +20,16 @@ from .report import (
     write_allure_extras,
     write_qualification_json,
 )
-from .session import QualificationSession, Settings, parse_samples
+from .regression import compare, probe_kind
+from .session import QualificationSession, Settings, parse_samples, update_baseline
 from .summary import write_allure_summary, write_summary
-from .verdicts import Verdict, error, judge, not_measurable
+from .verdicts import Status, Verdict, error, judge, not_measurable
 
 SESSION_KEY = pytest.StashKey["QualificationSession | None"]()
 _CASE_KEY = pytest.StashKey["QualificationCase"]()
 CASE_FIXTURE = "qualification_case"
+REGRESSION_FIXTURE = "regression_case"
+EXIT_NOT_QUALIFIED = 6          # nothing failed, but some figure could not be produced
 DEFAULT_BOARD = "stm32l4r9"
 
 
@@ -40,6 +43,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="energy instrument: the virtual board's modelled monitor (auto with "
                          "--probe virtual), a Nordic PPK2 on a serial port, or none (energy then "
                          "modelled from the inference time)")
+    group.addoption("--baseline", default=None, metavar="PATH",
+                    help="regression baseline (default: the mcuqual_baseline ini value, "
+                         "qualification/baseline.json); a model slower or less accurate than it "
+                         "beyond its tolerance fails")
+    group.addoption("--update-baseline", action="store_true", default=False,
+                    help="write this run's cycles and top-1 into the baseline file")
     group.addoption("--model", action="append", default=None, metavar="NAME",
                     help="model of the zoo to qualify (repeatable; default: every model)")
     group.addoption("--samples", default="10", metavar="N|all",
@@ -64,6 +73,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("mcuqual_requirements", "requirements file",
                   default="qualification/requirements.toml")
     parser.addini("mcuqual_reports_dir", "where results are written", default="reports")
+    parser.addini("mcuqual_baseline", "regression baseline file",
+                  default="qualification/baseline.json")
 
 
 def _settings(config: pytest.Config) -> Settings:
@@ -87,7 +98,10 @@ def _settings(config: pytest.Config) -> Settings:
         samples=parse_samples(config.getoption("samples")), train=config.getoption("train"),
         evidence=evidence, dataset_dir=config.getoption("dataset_dir"),
         allow_download=config.getoption("allow_download"),
-        verify_dataset=not config.getoption("no_verify_dataset"))
+        verify_dataset=not config.getoption("no_verify_dataset"),
+        baseline_path=Path(config.getoption("baseline")).resolve() if config.getoption("baseline")
+        else ini_path("mcuqual_baseline"),
+        update_baseline=config.getoption("update_baseline"))
 
 
 def _explicit_options(config: pytest.Config) -> bool:
@@ -110,6 +124,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if REGRESSION_FIXTURE in metafunc.fixturenames:
+        session = metafunc.config.stash.get(SESSION_KEY, None)
+        if session is not None:
+            _generate_regression_tests(metafunc, session)
+        return
     if CASE_FIXTURE not in metafunc.fixturenames:
         return
     session = metafunc.config.stash.get(SESSION_KEY, None)
@@ -123,6 +142,27 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                 params.append((board.name, model.name, requirement.id))
                 ids.append(f"{board.name}-{model.name}-{requirement.id}")
     metafunc.parametrize(CASE_FIXTURE, params, ids=ids, indirect=True)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A regression test with no baseline figures to compare is not a test: deselect it
+    (pytest would otherwise show an empty parameter set as a skip)."""
+    empty = [item for item in items if REGRESSION_FIXTURE in getattr(item, "fixturenames", ())
+             and not hasattr(item, "callspec")]
+    if empty:
+        config.hook.pytest_deselected(items=empty)
+        items[:] = [item for item in items if item not in empty]
+
+
+def _generate_regression_tests(metafunc: pytest.Metafunc, session: QualificationSession) -> None:
+    params, ids = [], []
+    for board in session.boards:
+        kind = probe_kind(session.probes[board.name].is_virtual)
+        for model in session.models:
+            if session.baseline.entry(board.name, kind, model.name) is not None:
+                params.append((board.name, model.name))
+                ids.append(f"{board.name}-{model.name}")
+    metafunc.parametrize(REGRESSION_FIXTURE, params, ids=ids, indirect=True)
 
 
 @dataclass
@@ -224,6 +264,38 @@ def _allure_verdict(case: QualificationCase) -> None:
                       name="energy windows", attachment_type=allure.attachment_type.PNG)
 
 
+@dataclass
+class RegressionCase:
+    """One model on one board against its baseline figures."""
+
+    session: QualificationSession
+    board_name: str
+    model_name: str
+
+    def check(self) -> list[str]:
+        board = next(b for b in self.session.boards if b.name == self.board_name)
+        model = next(m for m in self.session.models if m.name == self.model_name)
+        deployment = self.session.deployment(board, model)
+        kind = probe_kind(deployment.probe.is_virtual)
+        entry = self.session.baseline.entry(board.name, kind, model.name)
+        with self.session.live_output():
+            latency = deployment.measure("latency_ms")
+            top1 = deployment.measure("top1")
+        worse = compare(entry, self.session.baseline.tolerance,
+                        latency.details["median_cycles"], top1.value)
+        if worse:
+            self.session.regressions.append(
+                f"REGRESSION: {model.name} on {board.name}: " + "; ".join(worse))
+        return worse
+
+
+@pytest.fixture
+def regression_case(request: pytest.FixtureRequest) -> RegressionCase:
+    """A (board, model) with baseline figures for this kind of probe."""
+    board, model = request.param
+    return RegressionCase(request.config.stash[SESSION_KEY], board, model)
+
+
 @pytest.fixture
 def qualification_case(request: pytest.FixtureRequest) -> QualificationCase:
     """The requirement x model x board under test (parametrized from the files)."""
@@ -261,6 +333,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if alluredir:
         write_allure_extras(Path(alluredir), qual)
         write_allure_summary(qual, Path(alluredir), summary)
+    if qual.settings.update_baseline:
+        qual.updated_baseline = update_baseline(qual)
+    statuses = {record.verdict.status for record in qual.records}
+    if exitstatus == pytest.ExitCode.TESTS_FAILED and not statuses & {
+            Status.NOT_MET, Status.INSUFFICIENT_EVIDENCE} and not qual.regressions:
+        session.exitstatus = EXIT_NOT_QUALIFIED          # errors only: not a verdict
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
@@ -273,5 +351,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         terminalreporter.write_line(line)
     for line in error_lines(qual):
         terminalreporter.write_line(line, red=True)
+    for line in qual.regressions:
+        terminalreporter.write_line(line, red=True)
+    if qual.updated_baseline:
+        terminalreporter.write_line(f"baseline updated: {qual.updated_baseline}")
     if qual.results_path:
         terminalreporter.write_line(f"results: {qual.results_path}")

@@ -16,6 +16,7 @@ from .deployment import DatasetSource, Deployment
 from .errors import ConfigError, McuqualError
 from .measurements import Evidence
 from .power.choice import check_power_monitor
+from .regression import Baseline, probe_kind
 from .probes import ProbeChoice, choose_probe
 from .requirements import Requirement, load_requirements
 from .verdicts import Verdict
@@ -54,6 +55,8 @@ class Settings:
     dataset_dir: str | None
     allow_download: bool
     verify_dataset: bool
+    baseline_path: Path | None = None
+    update_baseline: bool = False
 
 
 @dataclass
@@ -81,6 +84,9 @@ class QualificationSession:
     deployments: dict[tuple[str, str], Deployment] = field(default_factory=dict)
     live_output: Callable[[], ContextManager[Any]] = contextlib.nullcontext
     results_path: Path | None = None
+    baseline: Baseline = field(default_factory=lambda: Baseline(Path("baseline.json"), {}, {}))
+    regressions: list[str] = field(default_factory=list)
+    updated_baseline: Path | None = None
     _trained: set[str] = field(default_factory=set)
 
     @classmethod
@@ -96,8 +102,11 @@ class QualificationSession:
             check_power_monitor(settings.power_monitor, probe)
         data = DatasetSource(settings.dataset_dir, settings.repo_root, settings.allow_download,
                              settings.verify_dataset)
-        return cls(settings, boards, models, requirements, probes,
-                   Cache.default(settings.repo_root), data)
+        session = cls(settings, boards, models, requirements, probes,
+                      Cache.default(settings.repo_root), data)
+        if settings.baseline_path is not None:
+            session.baseline = Baseline.load(settings.baseline_path)
+        return session
 
     def deployment(self, board: Board, model: ZooModel) -> Deployment:
         key = (board.name, model.name)
@@ -132,3 +141,20 @@ def model_hash_or_reason(deployment: Deployment) -> str:
         return deployment.model_hash()
     except McuqualError as exc:
         return f"unavailable ({type(exc).__name__})"
+
+
+def update_baseline(session: QualificationSession) -> Path | None:
+    """Record every deployment's cycles and top-1 that this run measured."""
+    recorded = 0
+    for deployment in session.deployments.values():
+        try:
+            latency, top1 = deployment.measure("latency_ms"), deployment.measure("top1")
+        except Exception:          # noqa: BLE001 - a figure this run could not make stays as it was
+            continue
+        session.baseline.record(deployment.board.name, probe_kind(deployment.probe.is_virtual),
+                                deployment.model.name, latency.details["median_cycles"], top1.value)
+        recorded += 1
+    if not recorded:
+        return None
+    session.baseline.save()
+    return session.baseline.path
