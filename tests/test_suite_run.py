@@ -94,6 +94,8 @@ def test_suite_reports_every_figure_with_its_evidence(run_suite, pytester, tiny_
     allure = pytester.path / "reports" / "allure-results"
     env = (allure / "environment.properties").read_text()
     assert "dataset_fingerprint=" in env and "model.tiny.tflite_sha256=" in env
+    assert "model.tiny.firmware_sha256=" in env
+    assert "board.stm32l4r9.pyocd_target_origin=mcuqual built-in" in env
     categories = json.loads((allure / "categories.json").read_text())
     assert {"Requirement not met", "Not measurable with this probe"} <= {c["name"] for c in categories}
     labelled = [json.loads(p.read_text()) for p in allure.glob("*-result.json")]
@@ -107,6 +109,11 @@ def test_suite_reports_every_figure_with_its_evidence(run_suite, pytester, tiny_
     assert attachments["latency per layer"]["type"] == "image/png"
     swo = (allure / attachments["SWO log"]["source"]).read_text()
     assert swo.startswith("BOOT model=tiny") and "LAYER 0 0:CONV_2D cycles=" in swo
+    by_feature = {label["value"].split()[0]: r for r in labelled for label in r["labels"]
+                  if label["name"] == "feature" and label["value"].startswith("REQ-")}
+    assert {"confusion matrix", "measurement"} <= {a["name"] for a in by_feature["REQ-ACC"]["attachments"]}
+    assert "flash and RAM" in {a["name"] for a in by_feature["REQ-ARENA"]["attachments"]}
+    assert any(step["name"].startswith("build") for step in by_feature["REQ-WEIGHTS"]["steps"])
     energy_result = next(r for r in labelled if any(
         label["name"] == "feature" and label["value"].startswith("REQ-ENERGY")
         for label in r["labels"]))

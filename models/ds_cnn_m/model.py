@@ -1,10 +1,4 @@
-"""Latency-first DS-CNN, size m: about 62 k parameters and 3.0 M MACs: between the small points and ds_cnn_lite.
-
-One point of the accuracy/MAC frontier below ds_cnn_lite. A strided 3x3 stem
-halves the resolution before anything else (no full-resolution layer but the
-stem), then depthwise-separable blocks; channel counts are multiples of 4 for the
-Cortex-M4's SIMD kernels.
-"""
+"""Latency-first DS-CNN, size m: about 62 k parameters and 3.0 M MACs: between the small points and ds_cnn_lite."""
 from __future__ import annotations
 
 import keras

@@ -1,10 +1,4 @@
-"""Latency-first DS-CNN, size s: about 39 k parameters and 1.15 M MACs: the 12.6 ms budget if the core sustained one MAC per cycle.
-
-One point of the accuracy/MAC frontier below ds_cnn_lite. A strided 3x3 stem
-halves the resolution before anything else (no full-resolution layer but the
-stem), then depthwise-separable blocks; channel counts are multiples of 4 for the
-Cortex-M4's SIMD kernels.
-"""
+"""Latency-first DS-CNN, size s: about 39 k parameters and 1.15 M MACs: the 12.6 ms budget if the core sustained one MAC per cycle."""
 from __future__ import annotations
 
 import keras

@@ -33,6 +33,7 @@ def energy_window_chart(trace, title: str) -> bytes:
                                                       window.mean_current_ma),
                       ha="center", va="bottom", fontsize=8)
     axis.set_xlabel("s")
+    axis.set_ylim(bottom=0)
     axis.set_ylabel(f"mA at {trace.supply_v:g} V ({trace.evidence.label})")
     axis.set_title(title, fontsize=10)
     axis.grid(alpha=0.3)
@@ -54,4 +55,61 @@ def layer_cycles_chart(layers: dict[str, int], clock_hz: int, title: str) -> byt
     axis.set_xlabel(f"ms per inference at {clock_hz / 1e6:g} MHz (emulated)")
     axis.set_title(title, fontsize=10)
     axis.grid(axis="x", alpha=0.3)
+    return figure_png(fig)
+
+
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                   "ship", "truck")
+
+
+def confusion_chart(matrix, title: str, classes: tuple[str, ...] = CIFAR10_CLASSES) -> bytes:
+    """Row-normalized confusion matrix: where each true class's images went."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    rates = matrix / np.maximum(1, matrix.sum(axis=1, keepdims=True))
+    fig, axis = plt.subplots(figsize=(6.4, 5.6))
+    image = axis.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    axis.set_xticks(range(len(classes)), classes, rotation=45, ha="right", fontsize=8)
+    axis.set_yticks(range(len(classes)), classes, fontsize=8)
+    for row in range(len(classes)):
+        for col in range(len(classes)):
+            if rates[row, col] >= 0.01:
+                axis.text(col, row, f"{100 * rates[row, col]:.0f}", ha="center", va="center",
+                          fontsize=7, color="white" if rates[row, col] > 0.5 else "black")
+    axis.set_xlabel("predicted")
+    axis.set_ylabel("true")
+    axis.set_title(title, fontsize=10)
+    fig.colorbar(image, ax=axis, fraction=0.046)
+    return figure_png(fig)
+
+
+def memory_chart(flash: dict[str, int], flash_capacity: int, ram: dict[str, int],
+                 ram_capacity: int, title: str, limits: dict[str, tuple[str, int]] | None = None) -> bytes:
+    """Flash and RAM, each a stacked bar of what fills it on the scale of the board's capacity;
+    `limits` draws a requirement's line ({"REQ-ARENA": ("ram", bytes)})."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colours = ("#4a7ab5", "#f0a030", "#3a9a4a", "#b04a4a")
+    fig, axes = plt.subplots(2, 1, figsize=(8, 3.4))
+    for axis, memory, parts, capacity in ((axes[0], "flash", flash, flash_capacity),
+                                          (axes[1], "ram", ram, ram_capacity)):
+        left = 0.0
+        for index, (name, size) in enumerate(parts.items()):
+            axis.barh(0, size / 1024, left=left, color=colours[index % len(colours)],
+                      label=f"{name} {size / 1024:.1f} KB")
+            left += size / 1024
+        for req, (where, limit) in (limits or {}).items():
+            if where == memory:
+                axis.axvline(limit / 1024, color="black", linestyle="--", linewidth=1)
+                axis.text(limit / 1024, 0.45, f" {req} {limit / 1024:.0f} KB", fontsize=7)
+        axis.set_xlim(0, capacity / 1024)
+        axis.set_yticks([0], [f"{memory} ({capacity / 1024:.0f} KB)"])
+        axis.legend(fontsize=7, loc="center right", ncol=2)
+    axes[1].set_xlabel("KB")
+    axes[0].set_title(title, fontsize=10)
     return figure_png(fig)

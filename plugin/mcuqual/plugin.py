@@ -5,7 +5,6 @@ everything that computes a figure works without pytest.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from .report import (
     write_qualification_json,
 )
 from .regression import compare, probe_kind
+from .report_attachments import attach_evidence
 from .session import QualificationSession, Settings, parse_samples, update_baseline
 from .summary import write_allure_summary, write_summary
 from .verdicts import Status, Verdict, error, judge, not_measurable
@@ -148,7 +148,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """A regression test with no baseline figures to compare is not a test: deselect it
     (pytest would otherwise show an empty parameter set as a skip)."""
     empty = [item for item in items if REGRESSION_FIXTURE in getattr(item, "fixturenames", ())
-             and not hasattr(item, "callspec")]
+             and not isinstance(getattr(item, "callspec", None) and
+                                item.callspec.params.get(REGRESSION_FIXTURE), tuple)]
     if empty:
         config.hook.pytest_deselected(items=empty)
         items[:] = [item for item in items if item not in empty]
@@ -243,25 +244,10 @@ def _allure_verdict(case: QualificationCase) -> None:
     else:
         allure.dynamic.title(f"{req.id} · {case.model.name} on {case.board.name}: "
                              f"{verdict.status.value}")
-    allure.attach(json.dumps(verdict.as_record(), indent=1, default=str), name="measurement",
-                  attachment_type=allure.attachment_type.JSON)
-    measurement = verdict.measurement
-    if measurement is not None and measurement.details.get("layers"):
-        from .plots import layer_cycles_chart
-
-        allure.attach(layer_cycles_chart(measurement.details["layers"], case.board.clock_hz,
-                                         f"{case.model.name} on {case.board.name}: time per layer"),
-                      name="latency per layer", attachment_type=allure.attachment_type.PNG)
-        swo = case.deployment.swo_log()
-        if swo:
-            allure.attach("\n".join(swo), name="SWO log", attachment_type=allure.attachment_type.TEXT)
-    trace = case.deployment.power_trace()
-    if measurement is not None and measurement.metric == "energy_mj" and trace is not None:
-        from .plots import energy_window_chart
-
-        allure.attach(energy_window_chart(trace, f"{case.model.name} on {case.board.name}: "
-                                                 "supply current and inference windows"),
-                      name="energy windows", attachment_type=allure.attachment_type.PNG)
+    for step in case.deployment.steps:       # the fixture chain behind the figure, with timings
+        with allure.step(f"{step.name} ({step.seconds:.1f} s){': ' + step.detail if step.detail else ''}"):
+            pass
+    attach_evidence(allure, case)
 
 
 @dataclass

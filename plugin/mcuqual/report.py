@@ -1,6 +1,7 @@
 """What a run leaves behind: qualification.json, Allure environment and categories, the matrix."""
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
 import time
@@ -79,6 +80,10 @@ def environment(session: QualificationSession) -> dict[str, str]:
         props[f"{prefix}.pyocd_target_origin"] = _target_origin(board.pyocd_target)
     for deployment in session.deployments.values():
         props[f"model.{deployment.model.name}.tflite_sha256"] = model_hash_or_reason(deployment)
+        firmware = deployment.firmware_summary()
+        if firmware is not None:
+            digest = hashlib.sha256(Path(firmware["elf"]).read_bytes()).hexdigest()
+            props[f"model.{deployment.model.name}.firmware_sha256"] = digest
     return props
 
 

@@ -126,9 +126,9 @@ def run_on_target(probe: ProbeChoice, board: Board, image: FirmwareImage,
             log_lines = runner.log_lines()
         finally:
             bar.close()
+            if power_trace is None:            # fewer images than timed runs, or stopped early
+                power_trace = _stop(monitor)
         done = len(outputs)
-        if done <= timed and interrupted is None:
-            power_trace = _stop(monitor)
         if done <= timed:
             timed_seconds = timed_seconds or (time.monotonic() - started) / max(1, done)
         else:
