@@ -221,6 +221,7 @@ def _allure_labels(case: QualificationCase) -> None:
     allure.dynamic.title(f"{req.id} · {case.model.name} on {case.board.name}")
     allure.dynamic.severity(allure.severity_level.CRITICAL)
     allure.dynamic.label("requirement", req.id)
+    allure.dynamic.id(f"{req.id}/{case.model.name}/{case.board.name}")   # the report's ID field
     allure.dynamic.parameter("board", case.board.name)
     allure.dynamic.parameter("model", case.model.name)
     allure.dynamic.parameter("probe", case.deployment.probe.unique_id)
