@@ -12,7 +12,8 @@ shift per output channel (about 12 B x 1,770 channels) -- stays under 160 KB.
 from __future__ import annotations
 
 import keras
-from keras import layers
+
+from mcuqual.blocks import ds_cnn
 
 INPUT_SHAPE = (32, 32, 3)
 NUM_CLASSES = 10
@@ -21,26 +22,7 @@ BLOCKS = ((48, 1), (96, 2), (96, 1), (160, 2), (160, 1), (192, 2), (192, 1))
 STEM_FILTERS = 32
 
 
-def _separable(x, filters: int, strides: int, name: str):
-    x = layers.DepthwiseConv2D(3, strides=strides, padding="same", use_bias=False,
-                               name=f"{name}_dw")(x)
-    x = layers.BatchNormalization(name=f"{name}_dw_bn")(x)
-    x = layers.ReLU(name=f"{name}_dw_relu")(x)
-    x = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_pw")(x)
-    x = layers.BatchNormalization(name=f"{name}_pw_bn")(x)
-    return layers.ReLU(name=f"{name}_pw_relu")(x)
-
-
 def build(input_shape: tuple[int, int, int] = INPUT_SHAPE, num_classes: int = NUM_CLASSES,
           seed: int | None = None) -> keras.Model:
-    inputs = keras.Input(shape=input_shape, name="image")
-    x = layers.Conv2D(STEM_FILTERS, 3, padding="same", use_bias=False,
-                      name="stem_conv")(inputs)
-    x = layers.BatchNormalization(name="stem_bn")(x)
-    x = layers.ReLU(name="stem_relu")(x)
-    for index, (filters, strides) in enumerate(BLOCKS, start=1):
-        x = _separable(x, filters, strides, f"block{index}")
-    x = layers.GlobalAveragePooling2D(name="gap")(x)
-    x = layers.Dropout(0.2, seed=seed, name="drop")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="logits")(x)
-    return keras.Model(inputs, outputs, name="ds_cnn_lite")
+    return ds_cnn("ds_cnn_lite", input_shape, num_classes, STEM_FILTERS, 1, BLOCKS,
+                  dropout=0.2, seed=seed)
