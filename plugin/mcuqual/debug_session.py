@@ -64,7 +64,6 @@ def elf_segments(elf: Path) -> list[tuple[int, bytes]]:
 class FlashReport:
     programmed: bool
     seconds: float
-    bytes_: int
 
 
 @dataclass
@@ -150,15 +149,14 @@ class BoardSession:
         """Program `elf` unless the flash holds it already; verify by reading back."""
         from pyocd.flash.file_programmer import FileProgrammer
         started = time.monotonic()
-        size = sum(len(data) for _, data in elf_segments(elf))
         if self.flash_holds(elf):
-            return FlashReport(False, time.monotonic() - started, size)
+            return FlashReport(False, time.monotonic() - started)
         self._guarded("flashing", lambda: FileProgrammer(self.session).program(str(elf),
                                                                                  file_format="elf"))
         if not self.flash_holds(elf):
             raise McuqualError(f"flash verification failed on {self.probe.description}: the "
                                f"flash does not hold {elf.name} after programming.")
-        return FlashReport(True, time.monotonic() - started, size)
+        return FlashReport(True, time.monotonic() - started)
 
     # ---- running -------------------------------------------------------------------
     def start(self) -> None:

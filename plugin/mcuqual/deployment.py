@@ -302,10 +302,11 @@ class Deployment:
                  f"{self.board.power.run_current_ua_per_mhz} uA/MHz x "
                  f"{self.board.clock_hz / 1e6:g} MHz; source: {self.board.power.source}")
         details = {"run_power_mw": power_mw, "power_source": self.board.power.source}
-        windows = run.window_energies_mj
+        trace = run.power_trace
+        marked = energy_windows(trace) if trace is not None else []
+        windows = [w.energy_mj for w in marked]
         if windows:                     # a power monitor's trace, cut by the marker pin
-            trace = run.power_trace
-            seconds = [w.duration_s for w in energy_windows(trace)]
+            seconds = [w.duration_s for w in marked]
             details.update({"window_energies_mj": windows, "window_seconds": seconds,
                             "marker_pin": self.board.marker_pin, "monitor": trace.source,
                             "sample_rate_hz": round(1 / trace.sample_period_s)})

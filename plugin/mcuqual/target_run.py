@@ -21,7 +21,7 @@ from .errors import McuqualError
 from .firmware_build import FirmwareImage
 from .mailbox_runner import MailboxRunner
 from .probes import ProbeChoice
-from .power import PowerTrace, energy_windows
+from .power import PowerTrace
 from .power.choice import open_power_monitor
 from .progress import progress_bar
 from .twin_check import BitExactnessError
@@ -53,11 +53,6 @@ class OnTargetRun:
     @property
     def median_cycles(self) -> int:
         return int(statistics.median(self.cycles))
-
-    @property
-    def window_energies_mj(self) -> list[float]:
-        """Energy of each timed inference's marked window, from the power monitor's trace."""
-        return [w.energy_mj for w in energy_windows(self.power_trace)] if self.power_trace else []
 
     @property
     def cycle_spread(self) -> float:
