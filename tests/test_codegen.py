@@ -165,20 +165,31 @@ def test_a_wrong_multiplier_is_caught_and_located(tiny_tflite, cifar, cache):
         check.require_bit_exact()
 
 
-def test_dilated_and_multiplier_layers_are_bit_exact(cifar, cache):
-    """The kernels' less travelled paths: dilation, depth multiplier 2, valid padding, max pool."""
+def paths_model(cifar) -> bytes:
+    """A model for the kernels' less travelled paths: an odd number of output pixels
+    and of filters, input channels that are not a multiple of 4 after the stem
+    (gathered columns, column tails, depthwise channel tails), a strided 1x1,
+    dilation, depth multiplier 2, valid padding, max and average pooling."""
     import keras
     from keras import layers
 
     inputs = keras.Input((32, 32, 3))
-    x = layers.Conv2D(8, 3, dilation_rate=2, padding="same", activation="relu")(inputs)
+    x = layers.Conv2D(6, 3, strides=2, padding="valid", activation="relu")(inputs)   # 15x15
+    x = layers.DepthwiseConv2D(3, padding="same", activation="relu")(x)
+    x = layers.Conv2D(7, 3, padding="same", activation="relu")(x)
+    x = layers.Conv2D(8, 1, strides=2)(x)                                               # 8x8
+    x = layers.Conv2D(8, 3, dilation_rate=2, padding="same", activation="relu")(x)
     x = layers.DepthwiseConv2D(3, depth_multiplier=2, padding="valid", activation="relu")(x)
     x = layers.DepthwiseConv2D(3, dilation_rate=2, padding="same")(x)
     x = layers.MaxPooling2D(2)(x)
     x = layers.AveragePooling2D(3, strides=2, padding="same")(x)
     outputs = layers.Dense(10, activation="softmax")(layers.Flatten()(x))
     model = _randomize(keras.Model(inputs, outputs, name="paths"), seed=9)
-    flatbuffer = convert(model, calibration_images(cifar, 50))
+    return convert(model, calibration_images(cifar, 50))
+
+
+def test_less_travelled_kernel_paths_are_bit_exact(cifar, cache):
+    flatbuffer = paths_model(cifar)
     generated = codegen.generate(flatbuffer, "paths")
     twin = HostTwin(build_host_twin(generated, cache), generated.input_bytes,
                     generated.output_bytes)

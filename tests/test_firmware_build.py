@@ -12,6 +12,7 @@ from mcuqual.boards import select_boards
 from mcuqual.cache import Cache
 from mcuqual.elf_info import analyze
 from mcuqual.firmware_build import ModelTooLargeError, build_firmware
+from mcuqual.host_twin import BuildError
 from mcuqual.quantize import calibration_images, convert
 
 REPO = Path(__file__).resolve().parent.parent
@@ -61,6 +62,11 @@ def _dense_model(units_in: int, units_out: int):
     x = layers.Conv2D(units_in // 64, 3, strides=4, padding="same")(inputs)
     x = layers.Flatten()(x)
     return keras.Model(inputs, layers.Dense(units_out, activation="softmax")(x), name="giant")
+
+
+def test_an_unknown_optimization_level_is_refused(tiny_tflite, cache):
+    with pytest.raises(BuildError, match="optimization '-O9': expected one of -O2, -O3, -Os"):
+        build_firmware(codegen.generate(tiny_tflite, "tiny"), BOARD, cache, optimization="-O9")
 
 
 def test_model_too_big_for_flash_names_the_numbers(cifar, cache):

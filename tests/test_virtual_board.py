@@ -320,17 +320,21 @@ def test_debugger_register_access_and_step():
     assert target.read_u32(0xE000_ED00) == 0x410FC241                 # CPUID: Cortex-M4 r0p1
 
 
-@pytest.mark.parametrize("name", ["resnet8", "ds_cnn_lite"])
+@pytest.mark.parametrize("name", ["resnet8", "ds_cnn_lite", "paths"])
 def test_dsp_kernels_on_the_target_are_bit_exact(name, cifar, cache):
-    """The Cortex-M4 build uses SMLAD/SXTB16 dot products the host twin does not:
+    """The Cortex-M4 build runs the kernels' 16-bit lane helpers as DSP instructions
+    (SXTB16, SADD16, SMLAD, SMLABB/SMLATT) where the host twin computes them in C:
     check them on the emulated core against tflite_micro."""
     from mcuqual import zoo
     from mcuqual.quantize import calibration_images, convert
     from mcuqual.target_run import run_on_target
-    from test_codegen import _randomize
+    from test_codegen import _randomize, paths_model
 
-    model = zoo.discover(REPO / "models")[name]
-    flatbuffer = convert(_randomize(model.build(seed=1), seed=5), calibration_images(cifar, 50))
+    if name == "paths":
+        flatbuffer = paths_model(cifar)
+    else:
+        model = zoo.discover(REPO / "models")[name]
+        flatbuffer = convert(_randomize(model.build(seed=1), seed=5), calibration_images(cifar, 50))
     generated = codegen.generate(flatbuffer, name)
     image = build_firmware(generated, BOARD, cache)
     inputs = tflite_model.quantize_images(cifar.test.images[:3], tflite_model.read(flatbuffer).input)

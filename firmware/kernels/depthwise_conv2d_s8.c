@@ -1,26 +1,79 @@
 /*
  * DEPTHWISE_CONV_2D, int8, per-channel weights; output channel = in channel * M + m.
  *
- * Accumulators for all channels of one output pixel live on the stack, and each
- * filter tap adds a channel-contiguous run of inputs times a channel-contiguous
- * run of weights, so the inner loop walks memory in order. Dilated or very wide
- * layers take the straightforward per-channel path.
+ * With a depth multiplier of 1 (the separable blocks), four channels at a time
+ * stay in registers across the taps of the window inside the input: one word of
+ * inputs and one of weights per tap, widened to 16-bit lanes and multiplied lane
+ * by lane (SMLABB/SMLATT), so padded taps are skipped as the reference skips
+ * them. Other multipliers keep per-pixel accumulators on the stack and walk the
+ * channel-contiguous runs in order; dilated or very wide layers take the
+ * straightforward per-channel path.
  */
 #include "mq_nn.h"
 
 #define MQ_DEPTHWISE_MAX_CHANNELS 1024
+#define MQ_DEPTHWISE_MAX_TAPS 64
 
-static int8_t requantize(const mq_conv_params_t *p, int32_t acc, const int32_t *bias,
-                         const int32_t *multiplier, const int32_t *shift, int oc)
+/* Four channels of one tap: (x + offset) * w lane by lane into s[0..3]. */
+static MQ_ALWAYS_INLINE void tap_x4(const int8_t *x, const int8_t *w, uint32_t offset2,
+                                    int32_t s[4])
 {
-    acc += bias ? bias[oc] : 0;
-    acc = mq_multiply_by_quantized_multiplier(acc, multiplier[oc], shift[oc]);
-    return (int8_t)mq_clamp(acc + p->output_offset, p->act_min, p->act_max);
+    const uint32_t x4 = mq_load32(x), w4 = mq_load32(w);
+    const uint32_t x_even = mq_sadd16(mq_sxtb16(x4), offset2);     /* c, c+2 */
+    const uint32_t x_odd = mq_sadd16(mq_sxtb16_ror8(x4), offset2); /* c+1, c+3 */
+    const uint32_t w_even = mq_sxtb16(w4), w_odd = mq_sxtb16_ror8(w4);
+    s[0] = mq_smlabb(x_even, w_even, s[0]);
+    s[2] = mq_smlatt(x_even, w_even, s[2]);
+    s[1] = mq_smlabb(x_odd, w_odd, s[1]);
+    s[3] = mq_smlatt(x_odd, w_odd, s[3]);
+}
+
+/*
+ * Multiplier 1, no dilation: one output pixel. The taps of the window inside the
+ * input are listed once (input and weight byte offsets) and shared by every
+ * group of four channels, so the innermost loop is one flat run over taps.
+ */
+static void depthwise_pixel_m1(const mq_conv_params_t *p, const int8_t *input,
+                               const int8_t *filter, const mq_requant_t *q, int iy0, int ix0,
+                               int8_t *out)
+{
+    int32_t x_offsets[MQ_DEPTHWISE_MAX_TAPS], w_offsets[MQ_DEPTHWISE_MAX_TAPS];
+    int ky0, ky1, kx0, kx1;
+    mq_window(iy0, p->k_h, p->in_h, &ky0, &ky1);
+    mq_window(ix0, p->k_w, p->in_w, &kx0, &kx1);
+    const int channels = p->in_c;
+    int taps = 0;
+    for (int ky = ky0; ky < ky1; ++ky) {
+        for (int kx = kx0; kx < kx1; ++kx, ++taps) {
+            x_offsets[taps] = ((int32_t)(iy0 + ky) * p->in_w + ix0 + kx) * channels;
+            w_offsets[taps] = (ky * p->k_w + kx) * channels;
+        }
+    }
+    const int32_t input_offset = p->input_offset;
+    const uint32_t offset2 = mq_dup16(input_offset);
+    int c = 0;
+    for (; c + 4 <= channels; c += 4) {
+        int32_t s[4] = {0, 0, 0, 0};
+        const int8_t *x_c = input + c, *w_c = filter + c;
+        for (int t = 0; t < taps; ++t) {
+            tap_x4(x_c + x_offsets[t], w_c + w_offsets[t], offset2, s);
+        }
+        out[c] = mq_requant_channel(q, s[0], c);
+        out[c + 1] = mq_requant_channel(q, s[1], c + 1);
+        out[c + 2] = mq_requant_channel(q, s[2], c + 2);
+        out[c + 3] = mq_requant_channel(q, s[3], c + 3);
+    }
+    for (; c < channels; ++c) {
+        int32_t sum = 0;
+        for (int t = 0; t < taps; ++t) {
+            sum += (int32_t)filter[w_offsets[t] + c] * (input[x_offsets[t] + c] + input_offset);
+        }
+        out[c] = mq_requant_channel(q, sum, c);
+    }
 }
 
 static void depthwise_per_channel(const mq_conv_params_t *p, const int8_t *input,
-                                  const int8_t *filter, const int32_t *bias,
-                                  const int32_t *multiplier, const int32_t *shift, int iy0,
+                                  const int8_t *filter, const mq_requant_t *q, int iy0,
                                   int ix0, int8_t *out)
 {
     for (int ic = 0; ic < p->in_c; ++ic) {
@@ -41,7 +94,7 @@ static void depthwise_per_channel(const mq_conv_params_t *p, const int8_t *input
                     sum += (int32_t)filter[(ky * p->k_w + kx) * p->out_c + oc] * (x + p->input_offset);
                 }
             }
-            out[oc] = requantize(p, sum, bias, multiplier, shift, oc);
+            out[oc] = mq_requant_channel(q, sum, oc);
         }
     }
 }
@@ -51,9 +104,12 @@ void mq_depthwise_conv2d_s8(const mq_conv_params_t *p, const int8_t *input,
                             const int32_t *multiplier, const int32_t *shift, int8_t *output)
 {
     int32_t acc[MQ_DEPTHWISE_MAX_CHANNELS];
+    const mq_requant_t q = {bias, multiplier, shift, p->output_offset, p->act_min, p->act_max};
     const int contiguous = p->dil_h == 1 && p->dil_w == 1 && p->out_c <= MQ_DEPTHWISE_MAX_CHANNELS;
     const int in_c = p->in_c;
     const int multiplier_m = p->depth_multiplier;
+    const int fast = multiplier_m == 1 && p->dil_h == 1 && p->dil_w == 1 &&
+                     p->k_h * p->k_w <= MQ_DEPTHWISE_MAX_TAPS;
     for (int oy = 0; oy < p->out_h; ++oy) {
         const int iy0 = oy * p->stride_h - p->pad_top;
         int ky0, ky1;
@@ -61,8 +117,12 @@ void mq_depthwise_conv2d_s8(const mq_conv_params_t *p, const int8_t *input,
         for (int ox = 0; ox < p->out_w; ++ox) {
             const int ix0 = ox * p->stride_w - p->pad_left;
             int8_t *out = output + ((int32_t)oy * p->out_w + ox) * p->out_c;
+            if (fast) {
+                depthwise_pixel_m1(p, input, filter, &q, iy0, ix0, out);
+                continue;
+            }
             if (!contiguous) {
-                depthwise_per_channel(p, input, filter, bias, multiplier, shift, iy0, ix0, out);
+                depthwise_per_channel(p, input, filter, &q, iy0, ix0, out);
                 continue;
             }
             int kx0, kx1;
@@ -74,22 +134,16 @@ void mq_depthwise_conv2d_s8(const mq_conv_params_t *p, const int8_t *input,
                 for (int kx = kx0; kx < kx1; ++kx) {
                     const int8_t *x = input + ((int32_t)(iy0 + ky) * p->in_w + ix0 + kx) * in_c;
                     const int8_t *w = filter + (ky * p->k_w + kx) * p->out_c;
-                    if (multiplier_m == 1) {
-                        for (int c = 0; c < in_c; ++c) {
-                            acc[c] += (int32_t)w[c] * ((int32_t)x[c] + p->input_offset);
-                        }
-                    } else {
-                        for (int c = 0; c < in_c; ++c) {
-                            const int32_t xv = (int32_t)x[c] + p->input_offset;
-                            for (int m = 0; m < multiplier_m; ++m) {
-                                acc[c * multiplier_m + m] += (int32_t)w[c * multiplier_m + m] * xv;
-                            }
+                    for (int c = 0; c < in_c; ++c) {
+                        const int32_t xv = (int32_t)x[c] + p->input_offset;
+                        for (int m = 0; m < multiplier_m; ++m) {
+                            acc[c * multiplier_m + m] += (int32_t)w[c * multiplier_m + m] * xv;
                         }
                     }
                 }
             }
             for (int oc = 0; oc < p->out_c; ++oc) {
-                out[oc] = requantize(p, acc[oc], bias, multiplier, shift, oc);
+                out[oc] = mq_requant_channel(&q, acc[oc], oc);
             }
         }
     }

@@ -16,20 +16,97 @@
 #if defined(__ARM_FEATURE_SIMD32) && !defined(MQ_PORTABLE_KERNELS)
 #include <arm_acle.h>
 #endif
+#include <limits.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* ---- requantization (requant_s32.c) ------------------------------------- */
-int32_t mq_saturating_rounding_doubling_high_mul(int32_t a, int32_t b);
-int32_t mq_rounding_divide_by_pot(int32_t x, int exponent);
-/* x * multiplier * 2^shift, rounded as TFLite does (shift > 0: left). */
-int32_t mq_multiply_by_quantized_multiplier(int32_t x, int32_t multiplier, int shift);
+/* ---- requantization ---------------------------------------------------------
+ * Fixed point as TFLite's (non single-rounding) reference computes it: a doubling
+ * high multiply rounded to nearest, then a rounding right shift that breaks ties
+ * away from zero. Inline because every output byte of every layer goes through
+ * it; a call would cost as much as the arithmetic. Right shifts of negative
+ * values are arithmetic on every compiler we target (GCC on Arm and x86).
+ */
+#define MQ_ALWAYS_INLINE inline __attribute__((always_inline))
 
-static inline int32_t mq_clamp(int32_t x, int32_t lo, int32_t hi)
+/*
+ * round(a * b / 2^31), halves away from zero, written as TFLite's
+ * SaturatingRoundingDoublingHighMul is. Adding 2^30 and flooring gives the same
+ * integer for every product (for a negative product, TFLite's nudge 1 - 2^30
+ * with truncation toward zero lands on the same value), which the M4 does in
+ * one SMLAL and two shifts.
+ */
+static MQ_ALWAYS_INLINE int32_t mq_doubling_high_mul(int32_t a, int32_t b)
+{
+    const int64_t product = (int64_t)a * (int64_t)b + (1LL << 30);
+    return (int32_t)(product >> 31);            /* arithmetic shift: floor */
+}
+
+static inline int32_t mq_saturating_rounding_doubling_high_mul(int32_t a, int32_t b)
+{
+    if (a == b && a == INT32_MIN) {
+        return INT32_MAX;            /* the one product that overflows */
+    }
+    return mq_doubling_high_mul(a, b);
+}
+
+static MQ_ALWAYS_INLINE int32_t mq_rounding_divide_by_pot(int32_t x, int exponent)
+{
+    const int32_t mask = (int32_t)((1u << exponent) - 1u);   /* exponent in [0, 31] */
+    const int32_t remainder = x & mask;
+    const int32_t threshold = (mask >> 1) + (int32_t)((uint32_t)x >> 31);   /* +1 if x < 0 */
+    return (x >> exponent) + (remainder > threshold);
+}
+
+/*
+ * x * multiplier * 2^shift, rounded as TFLite does (shift > 0: left). The
+ * multiplier is a quantized multiplier in [2^30, 2^31) (or 0), never INT32_MIN,
+ * so the doubling high multiply cannot saturate. The shifts are split without
+ * a branch: a branch per output byte costs more than the arithmetic.
+ */
+static MQ_ALWAYS_INLINE int32_t mq_multiply_by_quantized_multiplier(int32_t x, int32_t multiplier,
+                                                                    int shift)
+{
+    const int left = shift & ~(shift >> 31);         /* max(shift, 0) */
+    const int right = left - shift;                  /* max(-shift, 0) */
+    /* wraps like the reference does; the generator keeps |x << left| in range */
+    const int32_t shifted = (int32_t)((uint32_t)x << left);
+    return mq_rounding_divide_by_pot(mq_doubling_high_mul(shifted, multiplier), right);
+}
+
+static MQ_ALWAYS_INLINE int32_t mq_clamp(int32_t x, int32_t lo, int32_t hi)
 {
     return x < lo ? lo : (x > hi ? hi : x);
+}
+
+/* acc, requantized, offset and clamped: one output byte. */
+static MQ_ALWAYS_INLINE int8_t mq_requantize_s8(int32_t acc, int32_t multiplier, int shift,
+                                      int32_t output_offset, int32_t act_min, int32_t act_max)
+{
+    acc = mq_multiply_by_quantized_multiplier(acc, multiplier, shift) + output_offset;
+    return (int8_t)mq_clamp(acc, act_min, act_max);
+}
+
+/*
+ * Per-channel requantization of a convolution's sums, with its parameters read
+ * once per call: output stores are int8 and may alias anything, so parameters
+ * read through the layer's struct inside a loop would be reloaded after every
+ * store.
+ */
+typedef struct {
+    const int32_t *bias, *multiplier, *shift;    /* bias may be NULL */
+    int32_t output_offset, act_min, act_max;
+} mq_requant_t;
+
+static MQ_ALWAYS_INLINE int8_t mq_requant_channel(const mq_requant_t *q, int32_t acc, int channel)
+{
+    if (q->bias) {
+        acc += q->bias[channel];
+    }
+    return mq_requantize_s8(acc, q->multiplier[channel], q->shift[channel], q->output_offset,
+                            q->act_min, q->act_max);
 }
 
 /* The part [*start, *end) of a k-tap window at `origin` that lies inside [0, size). */
@@ -39,30 +116,110 @@ static inline void mq_window(int origin, int k, int size, int *start, int *end)
     *end = k < size - origin ? k : size - origin;
 }
 
+/* ---- 16-bit lanes ------------------------------------------------------------
+ * The Cortex-M4 DSP instructions the kernels are written with. Elsewhere (the
+ * host twin) the same arithmetic in C, so the host runs the firmware's exact
+ * algorithm and only these few lines differ between the two builds. Lanes hold
+ * signed 16-bit values; "lo" is bits 15:0, "hi" bits 31:16.
+ */
+#if defined(__ARM_FEATURE_SIMD32) && !defined(MQ_PORTABLE_KERNELS)
+#define MQ_DSP 1
+#else
+#define MQ_DSP 0
+#endif
+
+static inline uint32_t mq_load32(const void *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);                /* one LDR: the M4 allows unaligned word loads */
+    return v;
+}
+
+static inline void mq_store32(void *p, uint32_t v)
+{
+    memcpy(p, &v, 4);
+}
+
+#if MQ_DSP
+/* bytes 0 and 2, sign-extended to lanes (SXTB16) */
+static inline uint32_t mq_sxtb16(uint32_t x) { return (uint32_t)__sxtb16((int32_t)x); }
+/* bytes 1 and 3: SXTB16 with ROR #8, one instruction (GCC does not fold the rotate) */
+static inline uint32_t mq_sxtb16_ror8(uint32_t x)
+{
+    uint32_t result;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(result) : "r"(x));
+    return result;
+}
+static inline uint32_t mq_sadd16(uint32_t a, uint32_t b)
+{
+    return (uint32_t)__sadd16((int32_t)a, (int32_t)b);
+}
+/* acc + lo*lo + hi*hi (SMLAD) */
+static inline int32_t mq_smlad(uint32_t a, uint32_t b, int32_t acc)
+{
+    return __smlad((int32_t)a, (int32_t)b, acc);
+}
+static inline int32_t mq_smlabb(uint32_t a, uint32_t b, int32_t acc)
+{
+    return __smlabb((int32_t)a, (int32_t)b, acc);
+}
+static inline int32_t mq_smlatt(uint32_t a, uint32_t b, int32_t acc)
+{
+    return __smlatt((int32_t)a, (int32_t)b, acc);
+}
+#else
+static inline int32_t mq_lo16(uint32_t x) { return (int16_t)(uint16_t)(x & 0xFFFFu); }
+static inline int32_t mq_hi16(uint32_t x) { return (int16_t)(uint16_t)(x >> 16); }
+static inline uint32_t mq_pack16(int32_t lo, int32_t hi)
+{
+    return (uint32_t)(uint16_t)lo | ((uint32_t)(uint16_t)hi << 16);
+}
+static inline uint32_t mq_sxtb16(uint32_t x) { return mq_pack16((int8_t)x, (int8_t)(x >> 16)); }
+static inline uint32_t mq_sxtb16_ror8(uint32_t x)
+{
+    return mq_pack16((int8_t)(x >> 8), (int8_t)(x >> 24));
+}
+static inline uint32_t mq_sadd16(uint32_t a, uint32_t b)
+{
+    return mq_pack16(mq_lo16(a) + mq_lo16(b), mq_hi16(a) + mq_hi16(b));
+}
+static inline int32_t mq_smlad(uint32_t a, uint32_t b, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)(mq_lo16(a) * mq_lo16(b)) +
+                     (uint32_t)(mq_hi16(a) * mq_hi16(b)));
+}
+static inline int32_t mq_smlabb(uint32_t a, uint32_t b, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)(mq_lo16(a) * mq_lo16(b)));
+}
+static inline int32_t mq_smlatt(uint32_t a, uint32_t b, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)(mq_hi16(a) * mq_hi16(b)));
+}
+#endif
+
+/* Two copies of a value in the 16-bit lanes, for SADD16. */
+static inline uint32_t mq_dup16(int32_t v)
+{
+    return ((uint32_t)(uint16_t)v << 16) | (uint16_t)v;
+}
+
 /*
- * sum(w[i] * (x[i] + x_offset)) over n contiguous int8 pairs: the inner loop of
- * convolution and fully connected layers. On a core with the DSP extension
- * (Cortex-M4) four pairs go through two SMLADs: bytes are sign-extended to
- * 16-bit lanes with SXTB16, the offset is added lane-wise with SADD16 (x + offset
- * lies in [-255, 255], so no lane overflows) and the products summed into 32 bits
- * exactly as the scalar loop would; the result is the same integer.
+ * sum(w[i] * (x[i] + x_offset)) over n contiguous int8 pairs (fully connected
+ * layers). Four pairs go through two SMLADs: bytes are sign-extended to 16-bit
+ * lanes, the offset is added lane-wise (x + offset lies in [-255, 255], so no
+ * lane overflows) and the products summed exactly as the scalar loop would.
  */
 static inline int32_t mq_dot_offset_s8(const int8_t *x, const int8_t *w, int n, int32_t x_offset)
 {
+    const uint32_t offset2 = mq_dup16(x_offset);
     int32_t acc = 0;
     int i = 0;
-#if defined(__ARM_FEATURE_SIMD32) && !defined(MQ_PORTABLE_KERNELS)
-    const uint32_t offset2 = ((uint32_t)(uint16_t)x_offset << 16) | (uint16_t)x_offset;
     for (; i + 4 <= n; i += 4) {
-        uint32_t x4, w4;
-        memcpy(&x4, x + i, 4);                   /* LDR: unaligned access is allowed */
-        memcpy(&w4, w + i, 4);
-        const int16x2_t x_even = __sadd16(__sxtb16(x4), offset2);
-        const int16x2_t x_odd = __sadd16(__sxtb16((x4 >> 8) | (x4 << 24)), offset2);
-        acc = __smlad(x_even, __sxtb16(w4), acc);
-        acc = __smlad(x_odd, __sxtb16((w4 >> 8) | (w4 << 24)), acc);
+        const uint32_t x4 = mq_load32(x + i), w4 = mq_load32(w + i);
+        acc = mq_smlad(mq_sadd16(mq_sxtb16(x4), offset2), mq_sxtb16(w4), acc);
+        acc = mq_smlad(mq_sadd16(mq_sxtb16_ror8(x4), offset2), mq_sxtb16_ror8(w4), acc);
     }
-#endif
     for (; i < n; ++i) {
         acc += (int32_t)w[i] * ((int32_t)x[i] + x_offset);
     }
@@ -126,7 +283,7 @@ typedef struct {
 /* ---- operators (one file each) ------------------------------------------ */
 void mq_conv2d_s8(const mq_conv_params_t *p, const int8_t *input, const int8_t *filter,
                   const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
-                  int8_t *output);
+                  int8_t *output, int8_t *scratch);
 void mq_depthwise_conv2d_s8(const mq_conv_params_t *p, const int8_t *input,
                             const int8_t *filter, const int32_t *bias,
                             const int32_t *multiplier, const int32_t *shift, int8_t *output);

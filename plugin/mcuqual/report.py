@@ -9,7 +9,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterable
 
-from .firmware_build import toolchain_version
+from .firmware_build import OPTIMIZATION, toolchain_version
 from .measurements import format_value
 from .session import QualificationSession, model_hash_or_reason
 from .verdicts import PREFIX, Status
@@ -63,6 +63,7 @@ def environment(session: QualificationSession) -> dict[str, str]:
         "evidence_required": session.settings.evidence.label,
         "samples_on_target": "all" if session.settings.samples is None else str(session.settings.samples),
         "toolchain": toolchain_version(),
+        "firmware_optimization": OPTIMIZATION,
     }
     try:
         data = session.data.get()
