@@ -22,7 +22,7 @@ from .host_twin import BuildError, firmware_dir
 TOOLCHAIN = "arm-none-eabi-gcc"
 CORE_FLAGS = {"cortex-m4": ("-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard")}
 # -O2, -O3 and -Os measured on the virtual board: README "Firmware optimization level".
-OPTIMIZATION = "-O3"
+OPTIMIZATION = "-O2"
 OPTIMIZATIONS = ("-O2", "-O3", "-Os")
 CFLAGS = ("-std=c99", "-g", "-Wall", "-Wextra", "-Werror", "-ffunction-sections",
           "-fdata-sections", "-fno-common")

@@ -41,11 +41,12 @@ def _struct(ctype: str, name: str, fields: dict[str, int]) -> str:
 
 
 def conv_scratch_bytes(k_h: int, k_w: int, in_c: int, padded: bool) -> int:
-    """Working memory of mq_conv2d_s8 (see conv2d_s8.c): two columns widened to
-    16 bits, plus one gathered int8 column when taps cannot be widened in place
-    (input channels not a multiple of 4, outside an unpadded 1x1 layer)."""
+    """Working memory of mq_conv2d_s8 (see conv2d_s8.c): two pixels' columns widened
+    to 16 bits (16 bytes per started group of four entries), plus one gathered int8
+    column when taps cannot be widened in place (input channels not a multiple of
+    4, outside an unpadded 1x1 layer)."""
     column = k_h * k_w * in_c
-    widened = 2 * 2 * (column + column % 2)
+    widened = 16 * ((column + 3) // 4)
     pointwise = k_h == 1 and k_w == 1 and not padded
     gathered = 0 if pointwise or in_c % 4 == 0 else (column + 3) // 4 * 4
     return widened + gathered
