@@ -57,10 +57,57 @@ static void widen(const int8_t *x, int first, int n, int32_t offset, int slot, i
 }
 
 /*
+ * The receptive field as bytes, outside taps holding the zero point, for input
+ * channel counts that do not keep taps on groups of four (an RGB stem). Without
+ * dilation the taps of one filter row are one contiguous run of the input, so a
+ * row is zero-point bytes, a copied run, zero-point bytes.
+ */
+static void gather_bytes(const mq_conv_params_t *p, const int8_t *input, int iy0, int ix0,
+                         int8_t *gathered)
+{
+    const int in_c = p->in_c;
+    const int8_t zero_point = (int8_t)(-p->input_offset);
+    const int row_bytes = p->k_w * in_c;
+    int kx0 = 0, kx1 = p->k_w;
+    if (p->dil_w == 1) {
+        mq_window(ix0, p->k_w, p->in_w, &kx0, &kx1);
+    }
+    for (int ky = 0; ky < p->k_h; ++ky, gathered += row_bytes) {
+        const int iy = iy0 + ky * p->dil_h;
+        if (iy < 0 || iy >= p->in_h) {
+            memset(gathered, zero_point, (size_t)row_bytes);
+        } else if (p->dil_w == 1) {
+            const int8_t *row = input + (int32_t)iy * p->in_w * in_c;
+            const int32_t start = (int32_t)ix0 * in_c;    /* may be negative: never read there */
+            int i = 0;
+            for (; i < kx0 * in_c; ++i) {
+                gathered[i] = zero_point;
+            }
+            for (; i < kx1 * in_c; ++i) {
+                gathered[i] = row[start + i];
+            }
+            for (; i < row_bytes; ++i) {
+                gathered[i] = zero_point;
+            }
+        } else {
+            for (int kx = 0; kx < p->k_w; ++kx) {
+                const int ix = ix0 + kx * p->dil_w;
+                if (ix < 0 || ix >= p->in_w) {
+                    memset(gathered + kx * in_c, zero_point, (size_t)in_c);
+                } else {
+                    memcpy(gathered + kx * in_c, input + ((int32_t)iy * p->in_w + ix) * in_c,
+                           (size_t)in_c);
+                }
+            }
+        }
+    }
+}
+
+/*
  * Pixel `pixel`'s column into the pair buffer as `slot`. With in_c a multiple of
  * 4 every tap starts a group of four, so taps are widened straight from the
- * input and outside taps are zero lanes. Otherwise (an RGB stem) the bytes are
- * gathered first, outside taps holding the zero point, and widened as one run.
+ * input and outside taps are zero lanes. Otherwise the bytes are gathered first
+ * and widened as one run.
  */
 static void fill_column(const mq_conv_params_t *p, const int8_t *input, int pixel, int slot,
                         int8_t *gathered, int16_t *pair)
@@ -73,32 +120,26 @@ static void fill_column(const mq_conv_params_t *p, const int8_t *input, int pixe
         widen(input + ((int32_t)iy0 * p->in_w + ix0) * in_c, 0, in_c, offset, slot, pair);
         return;
     }
-    const int direct = (in_c & 3) == 0;
-    const int8_t zero_point = (int8_t)(-offset);
+    if (in_c & 3) {
+        gather_bytes(p, input, iy0, ix0, gathered);
+        widen(gathered, 0, column_length(p), offset, slot, pair);
+        return;
+    }
     int first = 0;
     for (int ky = 0; ky < p->k_h; ++ky) {
         const int iy = iy0 + ky * p->dil_h;
         for (int kx = 0; kx < p->k_w; ++kx, first += in_c) {
             const int ix = ix0 + kx * p->dil_w;
-            const int inside = iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w;
-            const int8_t *src = inside ? input + ((int32_t)iy * p->in_w + ix) * in_c : 0;
-            if (direct && inside) {
-                widen(src, first, in_c, offset, slot, pair);
-            } else if (direct) {
+            if (iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w) {
+                widen(input + ((int32_t)iy * p->in_w + ix) * in_c, first, in_c, offset, slot, pair);
+            } else {
                 int16_t *out = pair + (first / 4) * LANES_PER_GROUP + slot * 4;
                 for (int i = 0; i < in_c; i += 4, out += LANES_PER_GROUP) {
                     mq_store32(out, 0u);
                     mq_store32(out + 2, 0u);
                 }
-            } else {
-                for (int i = 0; i < in_c; ++i) {
-                    gathered[first + i] = inside ? src[i] : zero_point;
-                }
             }
         }
-    }
-    if (!direct) {
-        widen(gathered, 0, column_length(p), offset, slot, pair);
     }
 }
 
