@@ -16,7 +16,6 @@
 #if defined(__ARM_FEATURE_SIMD32) && !defined(MQ_PORTABLE_KERNELS)
 #include <arm_acle.h>
 #endif
-#include <limits.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -32,8 +31,9 @@ extern "C" {
 #define MQ_ALWAYS_INLINE inline __attribute__((always_inline))
 
 /*
- * round(a * b / 2^31), halves away from zero, written as TFLite's
- * SaturatingRoundingDoublingHighMul is. Adding 2^30 and flooring gives the same
+ * a * b / 2^31 rounded to nearest, ties upward: TFLite's
+ * SaturatingRoundingDoublingHighMul without its one saturating case (a = b =
+ * INT32_MIN, see below). Adding 2^30 and flooring gives the same
  * integer for every product (for a negative product, TFLite's nudge 1 - 2^30
  * with truncation toward zero lands on the same value), which the M4 does in
  * one SMLAL and two shifts.

@@ -78,7 +78,8 @@ def build_firmware(model: GeneratedModel, board: Board, cache: Cache,
                    optimization: str = OPTIMIZATION) -> FirmwareImage:
     """Compile and link (or reuse) the ELF for `board`; cached by every input's hash."""
     if optimization not in OPTIMIZATIONS:
-        raise BuildError(f"optimization {optimization!r}: expected one of {', '.join(OPTIMIZATIONS)}.")
+        raise BuildError(f"optimization {optimization!r}: expected one of "
+                         f"{', '.join(OPTIMIZATIONS)}.")
     if shutil.which(TOOLCHAIN) is None:
         raise BuildError(f"{TOOLCHAIN} not found: install the Debian packages gcc-arm-none-eabi "
                          "and libnewlib-arm-none-eabi (scripts/setup.sh does).")
