@@ -36,6 +36,12 @@ static int pointwise(const mq_conv_params_t *p)
     return p->k_h == 1 && p->k_w == 1 && p->pad_top == 0 && p->pad_left == 0;
 }
 
+/* Where entry `first` (a multiple of 4) of pixel `slot`'s column starts in the pair. */
+static int16_t *slot_lanes(int16_t *pair, int first, int slot)
+{
+    return pair + (first / 4) * LANES_PER_GROUP + slot * 4;
+}
+
 /*
  * Entries [first, first + n) of one pixel's column, x + offset, into the pair
  * buffer as pixel `slot` (0: a, 1: b). `first` is a multiple of 4, and so is n
@@ -44,7 +50,7 @@ static int pointwise(const mq_conv_params_t *p)
 static void widen(const int8_t *x, int first, int n, int32_t offset, int slot, int16_t *pair)
 {
     const uint32_t offset2 = mq_dup16(offset);
-    int16_t *out = pair + (first / 4) * LANES_PER_GROUP + slot * 4;
+    int16_t *out = slot_lanes(pair, first, slot);
     int i = 0;
     for (; i + 4 <= n; i += 4, out += LANES_PER_GROUP) {
         const uint32_t x4 = mq_load32(x + i);
@@ -133,7 +139,7 @@ static void fill_column(const mq_conv_params_t *p, const int8_t *input, int pixe
             if (iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w) {
                 widen(input + ((int32_t)iy * p->in_w + ix) * in_c, first, in_c, offset, slot, pair);
             } else {
-                int16_t *out = pair + (first / 4) * LANES_PER_GROUP + slot * 4;
+                int16_t *out = slot_lanes(pair, first, slot);
                 for (int i = 0; i < in_c; i += 4, out += LANES_PER_GROUP) {
                     mq_store32(out, 0u);
                     mq_store32(out + 2, 0u);
@@ -183,7 +189,7 @@ static int32_t dot_1x1(const int16_t *pair, int slot, const int8_t *w, int n)
 {
     int32_t acc = 0;
     const int8_t *const w_end = w + (n & ~3);
-    pair += slot * 4;
+    pair += slot * 4;                                 /* slot_lanes(pair, 0, slot) */
     for (; w < w_end; w += 4, pair += LANES_PER_GROUP) {
         const uint32_t w4 = mq_load32(w);
         acc = mq_smlad(mq_load32(pair), mq_sxtb16(w4), acc);
