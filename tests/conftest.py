@@ -64,7 +64,8 @@ def tiny_keras_path(tmp_path_factory, cifar) -> Path:
 @pytest.fixture(scope="session")
 def tiny_tflite(tiny_keras_path, cifar) -> bytes:
     import keras
-    from mcuqual.quantize import calibration_images, convert
+    from mcuqual.calibration import calibration_images
+    from mcuqual.quantize import convert
 
     model = keras.models.load_model(tiny_keras_path, compile=False)
     return convert(model, calibration_images(cifar, count=100))

@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 from mcuqual import codegen, reference, tflite_model, zoo
 from mcuqual.cache import Cache
+from mcuqual.calibration import calibration_images
 from mcuqual.codegen import params as qp
 from mcuqual.codegen.arena import Buffer, plan
 from mcuqual.codegen.graph import CodegenError
 from mcuqual.errors import ModelError
 from mcuqual.host_twin import HostTwin, build_host_twin
 from mcuqual.twin_check import first_differing_layer
-from mcuqual.quantize import calibration_images, convert
+from mcuqual.quantize import convert
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 SAMPLE = os.environ.get("MCUQUAL_BITEXACT_IMAGES", "300")

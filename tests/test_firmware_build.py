@@ -10,10 +10,11 @@ from elftools.elf.elffile import ELFFile
 from mcuqual import codegen
 from mcuqual.boards import select_boards
 from mcuqual.cache import Cache
+from mcuqual.calibration import calibration_images
 from mcuqual.elf_info import analyze
 from mcuqual.firmware_build import ModelTooLargeError, build_firmware
 from mcuqual.host_twin import BuildError
-from mcuqual.quantize import calibration_images, convert
+from mcuqual.quantize import convert
 
 REPO = Path(__file__).resolve().parent.parent
 BOARD = select_boards(REPO / "qualification" / "boards", ["stm32l4r9"])[0]

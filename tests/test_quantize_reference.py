@@ -110,3 +110,65 @@ def test_captured_fds_sees_native_writes():
     with captured_fds(2) as log:
         os.write(2, b"from native code\n")
     assert log.text == "from native code\n"
+
+
+def _relu_then_batchnorm(gain: float):
+    """Conv + ReLU followed by a batch-norm whose multiply widens the range `gain` times,
+    the vgg_baseline pattern that TensorFlow's calibrator logs wrongly."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input((32, 32, 3), name="image")
+    relu = layers.Conv2D(8, 3, padding="same", activation="relu", name="conv")(inputs)
+    scaled = layers.BatchNormalization(name="bn")(relu)
+    x = layers.GlobalAveragePooling2D(name="gap")(scaled)
+    outputs = layers.Dense(10, activation="softmax", name="logits")(x)
+    model = keras.Model(inputs, outputs, name="relu_bn")
+    bn = model.get_layer("bn")
+    bn.set_weights([np.full(8, gain, np.float32), np.full(8, -0.5, np.float32),
+                    np.zeros(8, np.float32), np.ones(8, np.float32)])
+    return model, keras.Model(inputs, relu)
+
+
+def test_activation_ranges_are_the_ranges_the_tensors_take(cifar):
+    """Each activation's int8 scale must come from its own values: the ReLU before a
+    batch-norm multiply gets the ReLU's range, not the product's (12x too wide in vgg)."""
+    from mcuqual.calibration import calibration_images
+    from mcuqual.quantize import convert
+
+    model, relu_only = _relu_then_batchnorm(gain=10.0)
+    images = calibration_images(cifar, 100)
+    flatbuffer = convert(model, images)
+    relu_max = float(relu_only.predict(images.astype(np.float32) / 255.0, verbose=0).max())
+    tensors = _int8_tensors(flatbuffer)
+    relu_scale = next(scale for name, scale in tensors.items() if name.endswith("Relu")
+                      or "conv" in name.split(";")[0] and "Relu" in name)
+    assert relu_scale == pytest.approx(relu_max / 255.0, rel=1e-3)
+    # the multiply's output really is about 10x wider, and keeps its own scale
+    mul_scale = next(scale for name, scale in tensors.items() if "mul_1" in name)
+    assert mul_scale > 5 * relu_scale
+
+
+def _int8_tensors(flatbuffer: bytes) -> dict[str, float]:
+    import tensorflow as tf
+
+    interpreter = tf.lite.Interpreter(model_content=flatbuffer)
+    return {d["name"]: float(d["quantization"][0]) for d in interpreter.get_tensor_details()
+            if d["dtype"] == np.int8 and d["quantization"][0] > 0}
+
+
+def test_a_layer_without_an_int8_kernel_is_refused_by_name(cifar):
+    import keras
+    from keras import layers
+    from mcuqual.calibration import calibration_images
+    from mcuqual.errors import QuantizationError
+    from mcuqual.quantize import convert
+
+    inputs = keras.Input((32, 32, 3), name="image")
+    x = layers.Conv2D(4, 3, name="conv")(inputs)
+    x = layers.Lambda(keras.ops.sin, name="sine")(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, layers.Dense(10, activation="softmax")(x), name="with_sine")
+    with pytest.raises(QuantizationError, match=r"model with_sine: full-integer INT8 conversion "
+                                                r"failed: .*SIN"):
+        convert(model, calibration_images(cifar, 20))

@@ -32,8 +32,9 @@ def _independent_top1(keras_path, cifar) -> float:
     """Top-1 of the same model through TensorFlow Lite (not tflite_micro), for cross-checking."""
     import keras
     import tensorflow as tf
+    from mcuqual.calibration import calibration_images
     from mcuqual.capture import captured_fds
-    from mcuqual.quantize import calibration_images, convert
+    from mcuqual.quantize import convert
 
     flatbuffer = convert(keras.models.load_model(keras_path, compile=False),
                          calibration_images(cifar))

@@ -17,9 +17,11 @@ import numpy as np
 from . import tflite_model
 from .cache import Cache
 from .dataset import Cifar10
+from .errors import MissingArtifactError
 from .evaluation import evaluate_int8
 from .macs import model_macs
-from .quantize import CALIBRATION_IMAGES, calibration_images, convert
+from .calibration import CALIBRATION_IMAGES, RANGE_METHOD, calibration_images
+from .quantize import convert
 from .reference import tflm_arena
 from .training import float_inputs
 from .zoo import ZooModel
@@ -55,7 +57,7 @@ def finalize(model: ZooModel, dataset: Cifar10, cache: Cache, *, epochs: int,
         "tflm_arena_bytes": arena.total_bytes,
         "operators": sorted(set(summary.operators)),
         "quantization": f"post-training full-integer INT8, {CALIBRATION_IMAGES} class-balanced "
-                        "training images for calibration",
+                        f"training images for calibration; ranges: {RANGE_METHOD}",
         "epochs": epochs,
         "seed": model.recipe.seed,
         "training_seconds": round(training_seconds, 1),
@@ -66,4 +68,22 @@ def finalize(model: ZooModel, dataset: Cifar10, cache: Cache, *, epochs: int,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     (output_dir / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    return results
+
+
+def requantize(model: ZooModel, dataset: Cifar10, cache: Cache) -> dict[str, Any]:
+    """Quantize the committed float model again (after a calibration change), keeping its
+    training record: the float weights and the epochs that made them are unchanged."""
+    model.require_trained()
+    if not model.keras_path.is_file():
+        raise MissingArtifactError(f"model {model.name}: {model.keras_path} is missing; only a "
+                                   "float model can be quantized again.")
+    trained = model.results()
+    results = finalize(model, dataset, cache, epochs=int(trained.get("epochs", model.recipe.epochs)),
+                       training_seconds=float(trained.get("training_seconds", 0.0)),
+                       trained_on=trained.get("trained_on"))
+    if "finished" in trained:
+        results["requantized"] = results["finished"]
+        results["finished"] = trained["finished"]
+        (model.folder / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     return results

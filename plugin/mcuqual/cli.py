@@ -19,6 +19,9 @@ def train_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=None, help="override the recipe (smoke runs)")
     parser.add_argument("--no-verify-dataset", action="store_true")
     parser.add_argument("--trained-on", default=None, help="where it ran, for the card")
+    parser.add_argument("--requantize", action="store_true",
+                        help="do not train: quantize the committed model.keras again and rewrite "
+                             "model_int8.tflite and results.json (after a calibration change)")
     args = parser.parse_args(argv)
     root = find_repo_root(Path.cwd())
     try:
@@ -30,12 +33,17 @@ def train_main(argv: list[str] | None = None) -> int:
         data = load_cifar10(directory, verify_checksums=not args.no_verify_dataset)
         cache = Cache.default(root)
         for model in zoo.select(args.models_dir or root / "models", args.models):
-            outcome = training.train(model, data, epochs=args.epochs, verbose=2)
-            results = artifacts.finalize(model, data, cache, epochs=outcome.epochs_total,
-                                         training_seconds=sum(outcome.history.get("epoch_seconds", [])),
-                                         trained_on=args.trained_on)
+            if args.requantize:
+                results = artifacts.requantize(model, data, cache)
+            else:
+                outcome = training.train(model, data, epochs=args.epochs, verbose=2)
+                results = artifacts.finalize(
+                    model, data, cache, epochs=outcome.epochs_total,
+                    training_seconds=sum(outcome.history.get("epoch_seconds", [])),
+                    trained_on=args.trained_on)
             print(f"[mcuqual] {model.name}: float {results['float_top1']:.4f}, "
-                  f"int8 {results['int8_top1']:.4f}, arena {results['tflm_arena_bytes']} B")
+                  f"int8 {results['int8_top1']:.4f} (drop {results['ptq_drop_points']:.2f} "
+                  f"points), arena {results['tflm_arena_bytes']} B")
     except McuqualError as exc:
         print(f"mcuqual-train: {exc}", file=sys.stderr)
         return 2

@@ -9,37 +9,56 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable, TypeVar
 
 import numpy as np
 
 from .cache import Cache, content_hash
+from .calibration import (CALIBRATION_IMAGES, CALIBRATION_SEED, RANGE_METHOD,
+                          calibration_images, measure_ranges)
 from .capture import captured_fds
 from .dataset import Cifar10
 from .errors import QuantizationError
+from .tflite_model import float_operators
 
 if TYPE_CHECKING:
     import keras
 
-CALIBRATION_IMAGES = 500
-CALIBRATION_SEED = 20240601
+T = TypeVar("T")
 
 
-def calibration_images(dataset: Cifar10, count: int = CALIBRATION_IMAGES,
-                       seed: int = CALIBRATION_SEED) -> np.ndarray:
-    """A fixed, class-balanced draw from the training set (never the test set)."""
-    rng = np.random.default_rng(seed)
-    labels = dataset.train.labels
-    per_class = max(1, count // 10)
-    picks = np.concatenate([rng.choice(np.flatnonzero(labels == c), per_class, replace=False)
-                            for c in range(10)])
-    return dataset.train.images[np.sort(picks)]
+def _fail(model_name: str, error: Exception, log_text: str) -> QuantizationError:
+    tail = "\n".join(log_text.strip().splitlines()[-15:])
+    return QuantizationError(
+        f"model {model_name}: full-integer INT8 conversion failed: {error}\n{tail}\n"
+        "Every layer must map to an int8 TFLite builtin op; replace the layer that the "
+        "converter names.")
+
+
+def _quietly(model_name: str, action: Callable[[], T]) -> T:
+    """Run a converter step with its native chatter captured; shown only if it fails."""
+    error = None
+    with captured_fds(1, 2) as log, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            result = action()
+        except Exception as exc:
+            error = exc
+    if error is not None:
+        raise _fail(model_name, error, log.text) from error
+    return result
 
 
 def convert(model: "keras.Model", calibration: np.ndarray) -> bytes:
-    """Convert with TensorFlow's converter; int8 in, int8 out, builtin int8 ops only."""
+    """Convert with TensorFlow's converter and quantizer; int8 in, int8 out, int8 ops only.
+
+    The converter calibrates, `calibration.measure_ranges` corrects the ranges it
+    logged (see there why), and TensorFlow's quantizer then quantizes as usual.
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
     import tensorflow as tf
+    from tensorflow.lite.python.convert import mlir_quantize
 
     floats = calibration.astype(np.float32) / 255.0
 
@@ -49,8 +68,6 @@ def convert(model: "keras.Model", calibration: np.ndarray) -> bytes:
 
     # A fixed batch of one gives static shapes, so Flatten becomes a single RESHAPE
     # instead of the SHAPE/STRIDED_SLICE/PACK chain a dynamic batch needs.
-    import keras
-
     single = keras.Input(batch_shape=(1, *model.input_shape[1:]), name="image")
     fixed = keras.Model(single, model(single, training=False), name=model.name)
     converter = tf.lite.TFLiteConverter.from_keras_model(fixed)
@@ -59,27 +76,23 @@ def convert(model: "keras.Model", calibration: np.ndarray) -> bytes:
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.int8
     converter.inference_output_type = tf.int8
-    with captured_fds(1, 2) as log, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            flatbuffer = converter.convert()
-        except Exception as exc:
-            error = exc
-        else:
-            error = None
-    if error is not None:
-        tail = "\n".join(log.text.strip().splitlines()[-15:])
-        raise QuantizationError(
-            f"model {model.name}: full-integer INT8 conversion failed: {error}\n{tail}\n"
-            "Every layer must map to an int8 TFLite builtin op; replace the layer that the "
-            "converter names.") from error
-    return bytes(flatbuffer)
+    # stop after calibration (a private switch, TF 2.21) so the ranges can be corrected
+    converter._experimental_calibrate_only = True
+    calibrated = _quietly(model.name, converter.convert)
+    corrected, _ = measure_ranges(calibrated, floats, model.name)
+    flatbuffer = _quietly(model.name, lambda: bytes(mlir_quantize(
+        corrected, fully_quantize=True, input_data_type=tf.int8, output_data_type=tf.int8)))
+    still_float = float_operators(flatbuffer)
+    if still_float:
+        raise _fail(model.name, RuntimeError(
+            f"{', '.join(sorted(set(still_float)))} kept float tensors"), "")
+    return flatbuffer
 
 
 def quantize_cached(keras_path: Path, dataset: Cifar10, cache: Cache) -> tuple[bytes, bool]:
     """The INT8 flatbuffer for a saved .keras model; (bytes, came_from_cache)."""
     key = content_hash(Path(keras_path).read_bytes(), dataset.fingerprint,
-                       f"calib={CALIBRATION_IMAGES},{CALIBRATION_SEED}")
+                       f"calib={CALIBRATION_IMAGES},{CALIBRATION_SEED},{RANGE_METHOD}")
     path = cache.path("quantized", key, ".tflite")
     if path.is_file():
         return path.read_bytes(), True

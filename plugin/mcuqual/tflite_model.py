@@ -54,6 +54,23 @@ def _tensor_info(tensor) -> TensorInfo:
     return TensorInfo(name, _TENSOR_TYPES.get(tensor.type, f"type{tensor.type}"), shape, scale, zero)
 
 
+def float_operators(flatbuffer: bytes) -> list[str]:
+    """Operators that read or write a float tensor: what keeps a model from being full-integer."""
+    schema = _schema()
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(bytearray(flatbuffer), 0))
+    names = _op_names()
+    found = []
+    for graph in model.subgraphs or []:
+        for op in graph.operators or []:
+            code = model.operatorCodes[op.opcodeIndex]
+            touched = [*(op.inputs if op.inputs is not None else ()),
+                       *(op.outputs if op.outputs is not None else ())]
+            if any(i >= 0 and _TENSOR_TYPES.get(graph.tensors[i].type) in ("float32", "float16")
+                   for i in touched):
+                found.append(names.get(max(code.builtinCode, code.deprecatedBuiltinCode), "UNKNOWN"))
+    return found
+
+
 def read(flatbuffer: bytes, label: str = "model") -> TfliteSummary:
     """Parse and sanity-check; raises ModelError naming `label` for anything unusable."""
     if len(flatbuffer) < 16 or flatbuffer[4:8] != b"TFL3":
