@@ -150,6 +150,31 @@ def test_firmware_boots_runs_bit_exact_and_logs_over_itm(tiny_tflite, cifar, cac
         assert all(r.cycles_total <= w <= r.cycles_total + 200 for r, w in zip(results, widths))
 
 
+
+def test_a_run_does_not_need_pyocds_raw_swv_port(tiny_tflite, cache):
+    """Two suites on one machine: the port pyOCD would serve raw SWV on is taken, and the
+    run still boots and logs over ITM (the log comes through the SWV console)."""
+    import socket
+
+    from pyocd.core.options import OPTIONS_INFO
+
+    image = build_firmware(codegen.generate(tiny_tflite, "tiny"), BOARD, cache)
+    squatter = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        try:
+            squatter.bind(("", OPTIONS_INFO["swv_raw_port"].default))
+            squatter.listen(1)
+        except OSError:
+            pass                                    # taken already: the case itself
+        with BoardSession(BOARD, choose_probe("virtual", BOARD.name)) as session:
+            session.flash(image.elf)
+            session.start()
+            runner = MailboxRunner(session, image.elf)
+            assert runner.boot()["input_bytes"] == 3072
+            assert runner.finish()[0].startswith("BOOT model=tiny")
+    finally:
+        squatter.close()
+
 BAD_MODEL = r'''
 #include "mq_model.h"
 #include "mq_model_config.h"

@@ -85,8 +85,10 @@ class BoardSession:
         if self.probe.is_virtual:
             from .virtual_probe import register_board
             register_board(self.board)
+        # The ITM log is read through the SWV console below; pyOCD's raw-SWV TCP server
+        # (port 3443 by default) would only keep two suites on one machine from running.
         options = {"target_override": self.board.pyocd_target, "connect_mode": "halt",
-                   "resume_on_disconnect": False}
+                   "resume_on_disconnect": False, "swv_raw_enable": False}
         try:
             self.session = ConnectHelper.session_with_chosen_probe(
                 unique_id=self.probe.unique_id, blocking=False, return_first=True,
