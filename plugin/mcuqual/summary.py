@@ -71,6 +71,29 @@ def pareto_points(session: QualificationSession) -> list[tuple[str, float, float
             for (_, model), figures in found.items() if len(figures) == 2]
 
 
+def _label_points(fig, axis, labels: list[tuple[str, float, float]]) -> None:
+    """Put each label beside its point where it overlaps no label already placed and stays
+    inside the axes; models close in accuracy and latency would otherwise print over each other."""
+    renderer = fig.canvas.get_renderer()
+    inside = axis.get_window_extent(renderer)
+    legend = axis.get_legend()
+    taken = [legend.get_window_extent(renderer)] if legend is not None else []
+    candidates = ((5, 4, "left"), (-5, 4, "right"), (5, -11, "left"), (-5, -11, "right"),
+                  (5, 12, "left"), (-5, 12, "right"), (5, -19, "left"), (-5, -19, "right"))
+    for text, x, y in sorted(labels, key=lambda label: -label[2]):
+        for dx, dy, align in candidates:
+            note = axis.annotate(text, (x, y), textcoords="offset points", xytext=(dx, dy),
+                                 ha=align, fontsize=8)
+            box = note.get_window_extent(renderer)
+            fits = (inside.x0 <= box.x0 and box.x1 <= inside.x1 and inside.y0 <= box.y0
+                    and box.y1 <= inside.y1)
+            if fits and not any(box.overlaps(other) for other in taken):
+                break
+            if (dx, dy, align) != candidates[-1]:
+                note.remove()
+        taken.append(box)
+
+
 def pareto_chart(session: QualificationSession) -> bytes | None:
     points = pareto_points(session)
     if not points:
@@ -83,14 +106,10 @@ def pareto_chart(session: QualificationSession) -> bytes | None:
 
     limits = {r.metric: r for r in session.requirements}
     fig, axis = plt.subplots(figsize=(7, 4.5))
-    for name, top1, latency, evidence in points:
-        axis.scatter(latency, 100 * top1, s=40, color="#4a7ab5")
-        axis.annotate(f"{name} ({evidence})", (latency, 100 * top1), textcoords="offset points",
-                      xytext=(5, 4), fontsize=8)
-    axis.set_xscale("log")
     latencies = [p[2] for p in points]
     lo = min(latencies + [limits["latency_ms"].threshold if "latency_ms" in limits else 1]) / 2
     hi = max(latencies) * 2
+    axis.set_xscale("log")
     axis.set_xlim(lo, hi)
     tops = [100 * p[1] for p in points]
     axis.set_ylim(min(tops + [80]) - 2, 100)
@@ -100,6 +119,10 @@ def pareto_chart(session: QualificationSession) -> bytes | None:
                      (axis.get_ylim()[1] - axis.get_ylim()[0]), color="#3a9a4a", alpha=0.15,
                      label=f"requirements: top-1 >= {min_top1:g} %, latency <= {max_ms:g} ms")
         axis.legend(loc="upper right", fontsize=8)
+    for _, top1, latency, _ in points:
+        axis.scatter(latency, 100 * top1, s=40, color="#4a7ab5")
+    _label_points(fig, axis, [(f"{name} ({evidence})", latency, 100 * top1)
+                              for name, top1, latency, evidence in points])
     axis.set_xlabel("latency per inference, ms (log scale)")
     axis.set_ylabel("INT8 top-1, %")
     axis.set_title("Accuracy against latency", fontsize=10)
