@@ -19,6 +19,18 @@ def test_each_builder_trains_a_few_steps(name, cifar, tmp_path):
     assert (tmp_path / "model.keras").is_file() and (tmp_path / "history.png").is_file()
     history = json.loads((tmp_path / "history.json").read_text())
     assert len(history["loss"]) == 1 and 0.0 <= history["val_accuracy"][0] <= 1.0
+    # the float artifact is the model alone: same parameters, no optimizer state
+    import io
+    import zipfile
+
+    import h5py
+    import keras
+
+    saved = keras.models.load_model(tmp_path / "model.keras", compile=False)
+    assert saved.count_params() == model.build().count_params()
+    with zipfile.ZipFile(tmp_path / "model.keras") as archive:
+        weights = h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r")
+        assert "optimizer" not in weights and "layers" in weights
 
 
 def test_checkpoint_resumes_instead_of_restarting(cifar, tmp_path):

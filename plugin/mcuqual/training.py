@@ -12,11 +12,15 @@ import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .dataset import Cifar10, Split
 from .zoo import HISTORY_PLOT, ZooModel
+
+if TYPE_CHECKING:
+    import keras
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -106,6 +110,16 @@ def _optimizer(model: ZooModel, steps_per_epoch: int, epochs: int):
     return optimizer
 
 
+def save_float_model(net: "keras.Model", path: Path) -> None:
+    """Save weights and architecture only: the optimizer's slots would double or triple the
+    file and are not needed to quantize or deploy (checkpoints keep them for resuming)."""
+    import keras
+
+    plain = keras.Model.from_config(net.get_config())
+    plain.set_weights(net.get_weights())
+    plain.save(path)
+
+
 def train(model: ZooModel, dataset: Cifar10, *, epochs: int | None = None,
           limit: int | None = None, steps_per_epoch: int | None = None,
           test_limit: int | None = None, verbose: int = 1,
@@ -168,7 +182,7 @@ def train(model: ZooModel, dataset: Cifar10, *, epochs: int | None = None,
                 validation_data=(test_x, test_y), validation_batch_size=500,
                 callbacks=[Checkpoint()], verbose=verbose, shuffle=False)
     _, float_top1 = net.evaluate(test_x, test_y, batch_size=500, verbose=0)
-    net.save(output_dir / "model.keras")
+    save_float_model(net, output_dir / "model.keras")
     (output_dir / "history.json").write_text(json.dumps(history, indent=1))
     plot_history(history, output_dir / HISTORY_PLOT, title=f"{model.name} training")
     return TrainingOutcome(epochs_run=epochs - initial_epoch, epochs_total=epochs,
