@@ -16,11 +16,11 @@ import numpy as np
 
 from . import tflite_model
 from .cache import Cache
+from .calibration import CALIBRATION_IMAGES, RANGE_METHOD, calibration_images
 from .dataset import Cifar10
 from .errors import MissingArtifactError
 from .evaluation import evaluate_int8
 from .macs import model_macs
-from .calibration import CALIBRATION_IMAGES, RANGE_METHOD, calibration_images
 from .quantize import convert
 from .reference import tflm_arena
 from .training import float_inputs

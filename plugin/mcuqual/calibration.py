@@ -73,9 +73,10 @@ def measure_ranges(calibrated: bytes, floats: np.ndarray,
     tensors = _activation_tensors(model)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice
-        interpreter = tf.lite.Interpreter(
-            model_content=calibrated, experimental_preserve_all_tensors=True,
-            experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+        resolver = tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        interpreter = tf.lite.Interpreter(model_content=calibrated,
+                                          experimental_preserve_all_tensors=True,
+                                          experimental_op_resolver_type=resolver)
     interpreter.allocate_tensors()
     feed = interpreter.get_input_details()[0]
     low = np.full(len(tensors), np.inf)
@@ -94,6 +95,8 @@ def measure_ranges(calibrated: bytes, floats: np.ndarray,
         quant = graph.tensors[index].quantization
         recorded = (float(quant.min[0]), float(quant.max[0]))
         measured = (float(low[slot]), float(high[slot]))
+        if not np.isfinite(measured).all():    # never written by any op: keep what was logged
+            continue
         if not np.allclose(recorded, measured, rtol=1e-6, atol=1e-7):
             name = graph.tensors[index].name
             changes.append(RangeChange(name.decode() if isinstance(name, bytes) else str(name),

@@ -6,6 +6,7 @@ a surprise at build time.
 """
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from pathlib import Path
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     import keras
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def _fail(model_name: str, error: Exception, log_text: str) -> QuantizationError:
@@ -79,7 +81,10 @@ def convert(model: "keras.Model", calibration: np.ndarray) -> bytes:
     # stop after calibration (a private switch, TF 2.21) so the ranges can be corrected
     converter._experimental_calibrate_only = True
     calibrated = _quietly(model.name, converter.convert)
-    corrected, _ = measure_ranges(calibrated, floats, model.name)
+    corrected, changes = measure_ranges(calibrated, floats, model.name)
+    for change in changes:
+        log.info("%s: calibration range of %s corrected from [%.4g, %.4g] to [%.4g, %.4g]",
+                 model.name, change.tensor, *change.recorded, *change.measured)
     flatbuffer = _quietly(model.name, lambda: bytes(mlir_quantize(
         corrected, fully_quantize=True, input_data_type=tf.int8, output_data_type=tf.int8)))
     still_float = float_operators(flatbuffer)
