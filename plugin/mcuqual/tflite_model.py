@@ -45,6 +45,11 @@ def _op_names() -> dict[int, str]:
     return {v: k for k, v in vars(ops).items() if not k.startswith("_") and isinstance(v, int)}
 
 
+def _op_name(model, op, names: dict[int, str]) -> str:
+    code = model.operatorCodes[op.opcodeIndex]
+    return names.get(max(code.builtinCode, code.deprecatedBuiltinCode), "UNKNOWN")
+
+
 def _tensor_info(tensor) -> TensorInfo:
     q = tensor.quantization
     scale = float(q.scale[0]) if q is not None and q.scale is not None and len(q.scale) else None
@@ -62,12 +67,11 @@ def float_operators(flatbuffer: bytes) -> list[str]:
     found = []
     for graph in model.subgraphs or []:
         for op in graph.operators or []:
-            code = model.operatorCodes[op.opcodeIndex]
             touched = [*(op.inputs if op.inputs is not None else ()),
                        *(op.outputs if op.outputs is not None else ())]
             if any(i >= 0 and _TENSOR_TYPES.get(graph.tensors[i].type) in ("float32", "float16")
                    for i in touched):
-                found.append(names.get(max(code.builtinCode, code.deprecatedBuiltinCode), "UNKNOWN"))
+                found.append(_op_name(model, op, names))
     return found
 
 
@@ -89,10 +93,7 @@ def read(flatbuffer: bytes, label: str = "model") -> TfliteSummary:
     buffers = model.buffers or []
     try:
         names = _op_names()
-        operators = tuple(
-            names.get(max(model.operatorCodes[op.opcodeIndex].builtinCode,
-                          model.operatorCodes[op.opcodeIndex].deprecatedBuiltinCode), "UNKNOWN")
-            for op in graph.operators or [])
+        operators = tuple(_op_name(model, op, names) for op in graph.operators or [])
         if len(graph.inputs) != 1 or len(graph.outputs) != 1:
             raise ModelError(f"{label}: expected one input and one output tensor, found "
                              f"{len(graph.inputs)} and {len(graph.outputs)}.")
