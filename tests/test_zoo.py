@@ -76,3 +76,26 @@ def test_card_name_must_match_folder(tmp_path):
     (folder / "card.toml").write_text('name = "b"\n[recipe]\n')
     with pytest.raises(ModelError, match="differs from its folder"):
         zoo.discover(tmp_path)
+
+
+def test_requantize_reproduces_the_committed_int8_artifact_and_keeps_the_training_record(
+        cifar, tmp_path):
+    """The committed .tflite must follow from the committed float model by the suite's own
+    quantization; quantizing again keeps when and how the float model was trained."""
+    import json
+    import shutil
+
+    from mcuqual import artifacts
+    from mcuqual.cache import Cache
+
+    source = zoo.discover(MODELS)["ds_cnn_xs"]
+    folder = tmp_path / "ds_cnn_xs"
+    shutil.copytree(source.folder, folder, ignore=shutil.ignore_patterns("model_int8.tflite"))
+    before = json.loads((folder / "results.json").read_text())
+    results = artifacts.requantize(zoo.load_model_folder(folder), cifar, Cache(tmp_path / "c"))
+    assert (folder / "model_int8.tflite").read_bytes() == source.tflite_path.read_bytes()
+    assert json.loads((folder / "results.json").read_text()) == results
+    assert results["int8_top1"] == before["int8_top1"]
+    for kept in ("epochs", "training_seconds", "trained_on", "finished"):
+        assert results[kept] == before[kept]
+    assert results["requantized"] >= before["finished"]

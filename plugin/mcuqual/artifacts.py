@@ -29,7 +29,9 @@ from .zoo import ZooModel
 
 def finalize(model: ZooModel, dataset: Cifar10, cache: Cache, *, epochs: int,
              training_seconds: float, trained_on: str | None = None,
+             trained_finished: str | None = None,
              output_dir: Path | None = None) -> dict[str, Any]:
+    """`trained_finished`: when the float model was trained, for a model quantized again."""
     import keras
     import tensorflow as tf
 
@@ -65,8 +67,12 @@ def finalize(model: ZooModel, dataset: Cifar10, cache: Cache, *, epochs: int,
         "dataset_fingerprint": dataset.fingerprint,
         "dataset_test_md5": dataset.file_md5.get("test_batch.bin", dataset.file_md5.get("test_batch")),
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    if trained_finished is None:
+        results["finished"] = now
+    else:
+        results.update(finished=trained_finished, requantized=now)
     (output_dir / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     return results
 
@@ -79,11 +85,6 @@ def requantize(model: ZooModel, dataset: Cifar10, cache: Cache) -> dict[str, Any
         raise MissingArtifactError(f"model {model.name}: {model.keras_path} is missing; only a "
                                    "float model can be quantized again.")
     trained = model.results()
-    results = finalize(model, dataset, cache, epochs=int(trained.get("epochs", model.recipe.epochs)),
-                       training_seconds=float(trained.get("training_seconds", 0.0)),
-                       trained_on=trained.get("trained_on"))
-    if "finished" in trained:
-        results["requantized"] = results["finished"]
-        results["finished"] = trained["finished"]
-        (model.folder / "results.json").write_text(json.dumps(results, indent=1) + "\n")
-    return results
+    return finalize(model, dataset, cache, epochs=int(trained.get("epochs", model.recipe.epochs)),
+                    training_seconds=float(trained.get("training_seconds", 0.0)),
+                    trained_on=trained.get("trained_on"), trained_finished=trained.get("finished"))

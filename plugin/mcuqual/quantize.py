@@ -40,14 +40,14 @@ def _fail(model_name: str, error: Exception, log_text: str) -> QuantizationError
 def _quietly(model_name: str, action: Callable[[], T]) -> T:
     """Run a converter step with its native chatter captured; shown only if it fails."""
     error = None
-    with captured_fds(1, 2) as log, warnings.catch_warnings():
+    with captured_fds(1, 2) as chatter, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             result = action()
         except Exception as exc:
             error = exc
     if error is not None:
-        raise _fail(model_name, error, log.text) from error
+        raise _fail(model_name, error, chatter.text) from error
     return result
 
 
