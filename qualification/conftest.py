@@ -11,4 +11,6 @@ def pytest_configure(config: pytest.Config) -> None:
     # The Allure results are the deployment report: write them unless told elsewhere.
     if hasattr(config.option, "allure_report_dir") and not config.option.allure_report_dir:
         config.option.allure_report_dir = str(REPORTS / "allure-results")
-        config.option.clean_alluredir = True      # one run, one report; trends live in history
+        # one run, one report (trends live in history): the mcuqual plugin empties the folder
+        # when tests start running, so --help, --fixtures or a usage error never wipe it
+        config.option.mcuqual_fresh_alluredir = True

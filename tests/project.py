@@ -9,6 +9,8 @@ REPO = Path(__file__).resolve().parent.parent
 
 TINY_CARD = """name = "{name}"
 title = "tiny test model"
+[input]
+preprocessing = "pixel / 255"
 [recipe]
 epochs = 1
 batch_size = 64

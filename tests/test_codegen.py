@@ -16,6 +16,7 @@ from mcuqual.errors import ModelError
 from mcuqual.host_twin import HostTwin, build_host_twin
 from mcuqual.twin_check import first_differing_layer
 from mcuqual.quantize import convert
+from mcuqual.preprocessing import PIXEL_OVER_255
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 SAMPLE = os.environ.get("MCUQUAL_BITEXACT_IMAGES", "300")
@@ -62,7 +63,8 @@ def test_zoo_model_is_bit_exact_with_tflite_micro(name, cifar, cache):
     generated = codegen.generate(flatbuffer, name)
     twin = HostTwin(build_host_twin(generated, cache), generated.input_bytes,
                     generated.output_bytes)
-    inputs = tflite_model.quantize_images(_images(cifar), tflite_model.read(flatbuffer).input)
+    inputs = tflite_model.quantize_images(_images(cifar),
+                                          tflite_model.read(flatbuffer).input, PIXEL_OVER_255)
     golden = reference.run_reference(flatbuffer, inputs, workers=2)
     ours = twin.run(inputs)
     mismatched = np.flatnonzero((ours != golden).any(axis=1))
@@ -77,7 +79,8 @@ def test_tiny_model_is_bit_exact_on_every_layer(tiny_tflite, cifar, cache):
     generated = codegen.generate(tiny_tflite, "tiny")
     twin = HostTwin(build_host_twin(generated, cache), generated.input_bytes,
                     generated.output_bytes)
-    inputs = tflite_model.quantize_images(cifar.test.images[:64], tflite_model.read(tiny_tflite).input)
+    inputs = tflite_model.quantize_images(cifar.test.images[:64],
+                                          tflite_model.read(tiny_tflite).input, PIXEL_OVER_255)
     np.testing.assert_array_equal(twin.run(inputs), reference.run_reference(tiny_tflite, inputs, workers=1))
     assert generated.layers == ["0:CONV_2D", "1:MEAN", "2:FULLY_CONNECTED", "3:SOFTMAX"]
     conv = twin.layer_output(inputs[0], 0, 16 * 16 * 8)
@@ -159,7 +162,8 @@ def test_a_wrong_multiplier_is_caught_and_located(tiny_tflite, cifar, cache):
                                        "sources": {**generated.sources,
                                                    "mq_model_data.c": broken_source}})
     twin = HostTwin(build_host_twin(broken, cache), broken.input_bytes, broken.output_bytes)
-    inputs = tflite_model.quantize_images(cifar.test.images[:50], tflite_model.read(tiny_tflite).input)
+    inputs = tflite_model.quantize_images(cifar.test.images[:50],
+                                          tflite_model.read(tiny_tflite).input, PIXEL_OVER_255)
     golden = reference.run_reference(tiny_tflite, inputs, workers=1)
     check = compare_with_reference(twin, inputs, golden, cache, "tiny", tiny_tflite, broken)
     assert check.mismatched_images > 0
@@ -197,9 +201,41 @@ def test_less_travelled_kernel_paths_are_bit_exact(cifar, cache):
     generated = codegen.generate(flatbuffer, "paths")
     twin = HostTwin(build_host_twin(generated, cache), generated.input_bytes,
                     generated.output_bytes)
-    inputs_q = tflite_model.quantize_images(cifar.test.images[:100], tflite_model.read(flatbuffer).input)
+    inputs_q = tflite_model.quantize_images(cifar.test.images[:100],
+                                            tflite_model.read(flatbuffer).input, PIXEL_OVER_255)
     np.testing.assert_array_equal(twin.run(inputs_q),
                                   reference.run_reference(flatbuffer, inputs_q, workers=1))
     # a random model's softmax hides small errors: every layer's bytes must match too
     for image in inputs_q[:5]:
         assert first_differing_layer(flatbuffer, generated, twin, image) is None
+
+@pytest.mark.parametrize("name", sorted(zoo.discover(MODELS)))
+def test_macs_counted_on_the_tflite_graph_equal_the_keras_count(name):
+    """The graph count (any model) against the Keras layer count (zoo models) kept in
+    results.json: two independent formulas over two representations of the same network."""
+    model = zoo.discover(MODELS)[name]
+    keras_macs = model.results().get("macs")
+    if not model.tflite_path.is_file() or keras_macs is None:
+        pytest.fail(f"{name}: no committed .tflite or no Keras MAC count in results.json")
+    generated = codegen.generate(model.tflite_path.read_bytes(), name)
+    assert generated.macs == keras_macs
+    assert len(generated.layer_macs) == len(generated.layers)
+    assert all(m == 0 for m, layer in zip(generated.layer_macs, generated.layers)
+               if layer.split(":")[1] in ("MEAN", "SOFTMAX", "ADD", "MAX_POOL_2D",
+                                          "AVERAGE_POOL_2D"))
+
+
+def test_a_layer_beyond_the_kernel_parameters_is_refused_by_name(cifar):
+    """81,920 input features do not fit the fully connected kernel's 16-bit field: the code
+    generator says so instead of letting the compiler truncate it."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input((32, 32, 3))
+    x = layers.Flatten()(layers.Conv2D(80, 1)(inputs))
+    model = keras.Model(inputs, layers.Dense(10, activation="softmax")(x))
+    flatbuffer = convert(model, calibration_images(cifar, 10))
+    with pytest.raises(CodegenError,
+                       match=r"FULLY_CONNECTED\): in_features = 81920 exceeds what the kernels' "
+                             r"mq_fc_params_t holds \(0\.\.65535\)"):
+        codegen.generate(flatbuffer, "wide_fc")

@@ -20,6 +20,7 @@ from mcuqual.probes import choose_probe
 from mcuqual.pyocd_target import TARGET_NAME, stm32l4r9_memory_map, target_origin
 from pyocd.core.memory_map import MemoryType
 from mcuqual.target_run import run_on_target
+from mcuqual.preprocessing import PIXEL_OVER_255
 from pyocd.target.pack.flash_algo import PackFlashAlgo
 
 REPO = Path(__file__).resolve().parent.parent
@@ -93,7 +94,8 @@ def test_reset_and_halt_stops_at_the_reset_handler(tiny_image):
 def test_probe_lost_mid_run_keeps_what_was_measured(tiny_tflite, tiny_image, cifar, monkeypatch):
     """The probe vanishes after two inferences: the run says so and keeps those two."""
     generated = codegen.generate(tiny_tflite, "tiny")
-    inputs = tflite_model.quantize_images(cifar.test.images[:4], tflite_model.read(tiny_tflite).input)
+    inputs = tflite_model.quantize_images(cifar.test.images[:4],
+                                          tflite_model.read(tiny_tflite).input, PIXEL_OVER_255)
     golden = reference.run_reference(tiny_tflite, inputs, workers=1)
     original = MailboxRunner.infer
     calls = []

@@ -7,6 +7,8 @@ from mcuqual import reference, tflite_model
 from mcuqual.cache import Cache
 from mcuqual.capture import captured_fds
 from mcuqual.errors import InterpreterError, ModelError
+from mcuqual.preprocessing import PIXEL_OVER_255
+from mcuqual.workers import WorkerError
 
 
 def test_quantized_model_is_full_integer(tiny_tflite):
@@ -22,7 +24,7 @@ def test_quantized_model_is_full_integer(tiny_tflite):
 
 def test_input_quantization_maps_pixels_exactly(tiny_tflite, cifar):
     info = tflite_model.read(tiny_tflite).input
-    q = tflite_model.quantize_images(cifar.test.images[:50], info)
+    q = tflite_model.quantize_images(cifar.test.images[:50], info, PIXEL_OVER_255)
     # calibration spans [0, 1], so scale is 1/255 and zero point -128: q = pixel - 128
     np.testing.assert_array_equal(q.astype(np.int16), cifar.test.images[:50].astype(np.int16) - 128)
 
@@ -31,7 +33,7 @@ def test_reference_agrees_with_tensorflow_lite_on_real_images(tiny_tflite, cifar
     import tensorflow as tf
 
     info = tflite_model.read(tiny_tflite).input
-    inputs = tflite_model.quantize_images(cifar.test.images[:200], info)
+    inputs = tflite_model.quantize_images(cifar.test.images[:200], info, PIXEL_OVER_255)
     golden = reference.run_reference(tiny_tflite, inputs, workers=2)
     interpreter = tf.lite.Interpreter(model_content=tiny_tflite,
                                       experimental_op_resolver_type=
@@ -51,7 +53,7 @@ def test_reference_agrees_with_tensorflow_lite_on_real_images(tiny_tflite, cifar
 
 def test_reference_order_does_not_depend_on_workers(tiny_tflite, cifar):
     info = tflite_model.read(tiny_tflite).input
-    inputs = tflite_model.quantize_images(cifar.test.images[:1100], info)
+    inputs = tflite_model.quantize_images(cifar.test.images[:1100], info, PIXEL_OVER_255)
     one = reference.run_reference(tiny_tflite, inputs, workers=1)
     two = reference.run_reference(tiny_tflite, inputs, workers=2)
     np.testing.assert_array_equal(one, two)
@@ -60,7 +62,7 @@ def test_reference_order_does_not_depend_on_workers(tiny_tflite, cifar):
 
 def test_reference_cache_returns_the_same_outputs(tiny_tflite, cifar, tmp_path):
     info = tflite_model.read(tiny_tflite).input
-    inputs = tflite_model.quantize_images(cifar.test.images[:30], info)
+    inputs = tflite_model.quantize_images(cifar.test.images[:30], info, PIXEL_OVER_255)
     cache = Cache(tmp_path)
     first, cached_first = reference.reference_cached(tiny_tflite, inputs, cache)
     second, cached_second = reference.reference_cached(tiny_tflite, inputs, cache)
@@ -98,10 +100,10 @@ def test_float_model_is_rejected_with_a_clear_message(tiny_keras_path):
 def test_interpreter_failure_becomes_a_clear_error(tiny_tflite):
     broken = bytearray(tiny_tflite)
     broken[len(broken) // 2: len(broken) // 2 + 256] = b"\xff" * 256
-    with pytest.raises((InterpreterError, ModelError)):
+    with pytest.raises((InterpreterError, ModelError, WorkerError)):
         summary = tflite_model.read(bytes(broken), "broken")
         reference.run_reference(bytes(broken), np.zeros((2, *summary.input.shape[1:]), np.int8),
-                                label="broken", workers=1, timeout_s=120)
+                                label="broken", workers=1)
 
 
 def test_captured_fds_sees_native_writes():

@@ -1,6 +1,8 @@
 """The virtual STM32L4R9: ITM framing, the cycle model, faults and hangs, and real firmware."""
 from __future__ import annotations
 
+import re
+import time
 from pathlib import Path
 
 import capstone
@@ -14,9 +16,11 @@ from mcuqual.debug_session import BoardSession
 from mcuqual.firmware_build import build_firmware
 from mcuqual.mailbox_runner import MailboxRunner
 from mcuqual.probes import choose_probe
+from mcuqual.target_run import inference_budget_s, run_on_target
 from mcuqual.virtual import TargetFaultError, TargetTimeoutError, VirtualTarget
 from mcuqual.virtual.cycles import BRANCH_REFILL, CycleModel, instruction_cycles
 from mcuqual.virtual.itm import SYNC, local_timestamp, source_packet
+from mcuqual.preprocessing import PIXEL_OVER_255
 from pyocd.trace.events import TraceITMEvent
 from pyocd.trace.sink import TraceEventSink
 from pyocd.trace.swo import SWOParser
@@ -132,7 +136,7 @@ def test_firmware_boots_runs_bit_exact_and_logs_over_itm(tiny_tflite, cifar, cac
         header = runner.boot()
         assert header["input_bytes"] == 3072 and header["core_clock_hz"] == 120_000_000
         inputs = tflite_model.quantize_images(cifar.test.images[:3],
-                                              tflite_model.read(tiny_tflite).input)
+                                              tflite_model.read(tiny_tflite).input, PIXEL_OVER_255)
         golden = reference.run_reference(tiny_tflite, inputs, workers=1)
         results = [runner.infer(x) for x in inputs]
         for result, expected in zip(results, golden):
@@ -193,8 +197,8 @@ int recurse(int depth)
 }
 int mq_model_invoke(const int8_t *input, int8_t *output, mq_layer_hook_t hook, void *context)
 {
-    (void)hook; (void)context;
     output[0] = input[0];
+    if (hook) hook(context, 0, MQ_LAYER_BEGIN);
 #if BEHAVIOUR == 1
     *(volatile uint32_t *)0x30000000u = 1u;
 #elif BEHAVIOUR == 2
@@ -233,6 +237,36 @@ def test_broken_firmware_ends_with_a_clear_report(behaviour, error, message, cac
         with pytest.raises(error, match=message) as info:
             runner.infer(np.zeros(3072, dtype=np.int8))
     assert "pc=0x08" in str(info.value)         # where it happened, in flash
+
+
+def test_a_fault_names_the_function_and_the_layer(cache):
+    """The suite's own run: the faulting PC is symbolized from the ELF, and the layer that
+    was running comes from the firmware's mq_current_layer, read through pyOCD."""
+    image = _bad_firmware(1, cache)
+    model = GeneratedModel("bad1", {}, 16, 0, ["0:BAD"], 3072, 10)
+    with pytest.raises(TargetFaultError) as info:
+        run_on_target(choose_probe("virtual", BOARD.name), BOARD, image, model,
+                      np.zeros((2, 3072), np.int8), np.zeros((2, 10), np.int8), "bad1",
+                      power_monitor="none")
+    message = str(info.value)
+    assert "bus fault: data access at 0x30000000" in message
+    assert re.search(r"\(pc=0x0800[0-9a-f]{4} .*\) in mq_model_invoke\+0x[0-9a-f]+, during", message)
+    assert "during layer 0 (0:BAD)" in message
+
+
+def test_a_hung_target_ends_within_the_budget_its_size_gives(cache):
+    """No fixed 600 s: a model of (nearly) no MACs gets the floor budget, and the hang is
+    reported when it runs out, naming the pc."""
+    image = _bad_firmware(2, cache)
+    model = GeneratedModel("bad2", {}, 16, 0, ["0:BAD"], 3072, 10, layer_macs=[0])
+    budget = inference_budget_s(model.macs, model.arena_bytes, True, BOARD.clock_hz)
+    assert budget < 30
+    started = time.monotonic()
+    with pytest.raises(TargetTimeoutError, match=r"did not finish within its budget \(2\d s"):
+        run_on_target(choose_probe("virtual", BOARD.name), BOARD, image, model,
+                      np.zeros((1, 3072), np.int8), np.zeros((1, 10), np.int8), "bad2",
+                      timeout_s=budget, power_monitor="none")
+    assert time.monotonic() - started < budget + 15
 
 
 def test_emulator_faults_carry_the_access_kind(cache):
@@ -362,7 +396,8 @@ def test_dsp_kernels_on_the_target_are_bit_exact(name, cifar, cache):
         flatbuffer = convert(_randomize(model.build(seed=1), seed=5), calibration_images(cifar, 50))
     generated = codegen.generate(flatbuffer, name)
     image = build_firmware(generated, BOARD, cache)
-    inputs = tflite_model.quantize_images(cifar.test.images[:3], tflite_model.read(flatbuffer).input)
+    inputs = tflite_model.quantize_images(cifar.test.images[:3],
+                                          tflite_model.read(flatbuffer).input, PIXEL_OVER_255)
     golden = reference.run_reference(flatbuffer, inputs, workers=1)
     run = run_on_target(choose_probe("virtual", BOARD.name), BOARD, image, generated, inputs,
                         golden, name, timed_runs=0)

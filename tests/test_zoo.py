@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from mcuqual import zoo
 from mcuqual.errors import ConfigError, MissingArtifactError, ModelError
@@ -54,7 +55,8 @@ def test_untrained_model_says_how_to_train_it(tmp_path):
     folder = tmp_path / "fresh"
     folder.mkdir()
     (folder / "model.py").write_text("def build(seed=None):\n    raise RuntimeError('x')\n")
-    (folder / "card.toml").write_text('name = "fresh"\n[recipe]\nepochs = 1\nbatch_size = 8\n'
+    (folder / "card.toml").write_text('name = "fresh"\n[input]\npreprocessing = "pixel / 255"\n'
+                                      '[recipe]\nepochs = 1\nbatch_size = 8\n'
                                       'optimizer = "adamw"\nlearning_rate = 0.001\nseed = 1\n')
     model = zoo.discover(tmp_path)["fresh"]
     assert not model.trained
@@ -74,8 +76,9 @@ def test_card_name_must_match_folder(tmp_path):
     folder.mkdir()
     (folder / "model.py").write_text("def build(seed=None): pass\n")
     (folder / "card.toml").write_text('name = "b"\n[recipe]\n')
+    broken = zoo.discover(tmp_path)["a"]              # listed, so its tests can say why
     with pytest.raises(ModelError, match="differs from its folder"):
-        zoo.discover(tmp_path)
+        broken.require_usable()
 
 
 def test_requantize_reproduces_the_committed_int8_artifact_and_keeps_the_training_record(
@@ -87,15 +90,31 @@ def test_requantize_reproduces_the_committed_int8_artifact_and_keeps_the_trainin
 
     from mcuqual import artifacts
     from mcuqual.cache import Cache
+    from mcuqual.codegen.graph import read_graph
 
     source = zoo.discover(MODELS)["ds_cnn_xs"]
     folder = tmp_path / "ds_cnn_xs"
     shutil.copytree(source.folder, folder, ignore=shutil.ignore_patterns("model_int8.tflite"))
     before = json.loads((folder / "results.json").read_text())
     results = artifacts.requantize(zoo.load_model_folder(folder), cifar, Cache(tmp_path / "c"))
-    assert (folder / "model_int8.tflite").read_bytes() == source.tflite_path.read_bytes()
+    # Same int8/int32 constants and zero points; the float scales agree to float32 rounding
+    # (the per-channel scale arithmetic differs in the last bit between CPUs: seen on AVX-512)
+    ours = read_graph((folder / "model_int8.tflite").read_bytes(), "requantized")
+    committed = read_graph(source.tflite_path.read_bytes(), "committed")
+    assert len(ours.tensors) == len(committed.tensors)
+    for a, b in zip(ours.tensors, committed.tensors):
+        assert (a.name, a.shape, a.dtype) == (b.name, b.shape, b.dtype)
+        assert (a.data is None) == (b.data is None)
+        if a.data is not None:
+            np.testing.assert_array_equal(a.data, b.data, err_msg=a.name)
+        assert (a.scales is None) == (b.scales is None)
+        if a.scales is not None:
+            np.testing.assert_array_equal(a.zero_points, b.zero_points, err_msg=a.name)
+            np.testing.assert_allclose(a.scales, b.scales, rtol=1e-6, err_msg=a.name)
     assert json.loads((folder / "results.json").read_text()) == results
-    assert results["int8_top1"] == before["int8_top1"]
+    # a last-bit scale difference moves a requantization multiplier and, on this machine,
+    # one of 10,000 predictions: allow that, not a change of the model
+    assert abs(results["int8_top1"] - before["int8_top1"]) <= 0.0002
     for kept in ("epochs", "training_seconds", "trained_on", "finished"):
         assert results[kept] == before[kept]
     assert results["requantized"] >= before["finished"]

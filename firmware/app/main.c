@@ -19,6 +19,9 @@
 extern uint32_t _sstack, _estack;
 
 __attribute__((used)) mq_mailbox_t mq_mailbox;
+/* 1 + the index of the layer running now, 0 between layers: after a fault the host reads
+ * it through the debugger (by this symbol) to say which layer faulted. */
+__attribute__((used)) volatile uint32_t mq_current_layer;
 
 typedef struct {
     uint32_t started;
@@ -29,9 +32,13 @@ static void time_layer(void *context, int layer, int phase)
     layer_timer_t *timer = (layer_timer_t *)context;
     const uint32_t now = DWT_CYCCNT;
     if (phase == MQ_LAYER_BEGIN) {
+        mq_current_layer = (uint32_t)layer + 1u;
         timer->started = now;
-    } else if ((uint32_t)layer < MQ_MAX_LAYERS) {
-        mq_mailbox.layer_cycles[layer] = now - timer->started;
+    } else {
+        mq_current_layer = 0u;
+        if ((uint32_t)layer < MQ_MAX_LAYERS) {
+            mq_mailbox.layer_cycles[layer] = now - timer->started;
+        }
     }
 }
 

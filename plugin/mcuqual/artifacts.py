@@ -21,6 +21,7 @@ from .dataset import Cifar10
 from .errors import MissingArtifactError
 from .evaluation import evaluate_int8
 from .macs import model_macs
+from .preprocessing import PIXEL_OVER_255 as TRAINED_PREPROCESSING
 from .quantize import convert
 from .reference import tflm_arena
 from .training import float_inputs
@@ -42,9 +43,9 @@ def finalize(model: ZooModel, dataset: Cifar10, cache: Cache, *, epochs: int,
     flatbuffer = convert(net, calibration_images(dataset))
     (output_dir / "model_int8.tflite").write_bytes(flatbuffer)
     summary = tflite_model.read(flatbuffer, model.name)
-    int8 = evaluate_int8(flatbuffer, dataset.test, cache, model.name)
-    arena = tflm_arena(flatbuffer, tflite_model.quantize_images(dataset.test.images[:1],
-                                                                summary.input)[0], model.name)
+    inputs = tflite_model.quantize_images(dataset.test.images, summary.input, TRAINED_PREPROCESSING)
+    int8 = evaluate_int8(flatbuffer, dataset.test, cache, model.name, TRAINED_PREPROCESSING, inputs)
+    arena = tflm_arena(flatbuffer, inputs[0], model.name)
     results = {
         "model": model.name,
         "params": int(net.count_params()),
@@ -61,7 +62,7 @@ def finalize(model: ZooModel, dataset: Cifar10, cache: Cache, *, epochs: int,
         "quantization": f"post-training full-integer INT8, {CALIBRATION_IMAGES} class-balanced "
                         f"training images for calibration; ranges: {RANGE_METHOD}",
         "epochs": epochs,
-        "seed": model.recipe.seed,
+        "seed": model.require_recipe().seed,
         "training_seconds": round(training_seconds, 1),
         "trained_on": trained_on or f"{platform.node()} ({platform.machine()}, CPU)",
         "dataset_fingerprint": dataset.fingerprint,
@@ -85,6 +86,7 @@ def requantize(model: ZooModel, dataset: Cifar10, cache: Cache) -> dict[str, Any
         raise MissingArtifactError(f"model {model.name}: {model.keras_path} is missing; only a "
                                    "float model can be quantized again.")
     trained = model.results()
-    return finalize(model, dataset, cache, epochs=int(trained.get("epochs", model.recipe.epochs)),
+    epochs = int(trained.get("epochs", model.require_recipe().epochs))
+    return finalize(model, dataset, cache, epochs=epochs,
                     training_seconds=float(trained.get("training_seconds", 0.0)),
                     trained_on=trained.get("trained_on"), trained_finished=trained.get("finished"))

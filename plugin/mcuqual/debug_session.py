@@ -271,4 +271,4 @@ class BoardSession:
         return TargetFaultError(
             f"target fault on {self.probe.description}: {message} (pc=0x{where['pc']:08x} "
             f"lr=0x{where['lr']:08x} sp=0x{where['sp']:08x})", registers,
-            status.bfar if status.cfsr & (1 << 15) else None)
+            status.bfar if status.cfsr & (1 << 15) else None, where)

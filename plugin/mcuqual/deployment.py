@@ -20,7 +20,9 @@ from . import tflite_model
 from .boards import Board
 from .cache import Cache, content_hash
 from .codegen import GeneratedModel, generate
+from .codegen.graph import CodegenError, read_graph
 from .dataset import (
+    CLASSES,
     Cifar10,
     DatasetError,
     download_with_keras,
@@ -30,14 +32,15 @@ from .dataset import (
 from .elf_info import ElfFigures, analyze
 from .errors import McuqualError, NotMeasurableError
 from .evaluation import Int8Evaluation, evaluate_int8
-from .firmware_build import FirmwareImage, build_firmware
+from .firmware_build import FirmwareImage, ModelTooLargeError, build_firmware
 from .host_twin import HostTwin, build_host_twin
 from .measurements import Evidence, Measurement
 from .probes import ProbeChoice
 from .quantize import quantize_cached
 from .reference import ArenaFigure, tflm_arena
 from .power import energy_windows
-from .target_run import OnTargetRun, run_on_target
+from .preprocessing import InputStatistics, check_inputs, check_predictions
+from .target_run import OnTargetRun, inference_budget_s, run_on_target
 from .twin_check import TwinCheck, compare_with_reference
 from .zoo import ZooModel
 
@@ -67,10 +70,19 @@ class DatasetSource:
         return load_cifar10(directory, verify_checksums=self.verify_checksums)
 
 
+class StageError(McuqualError):
+    """An unexpected failure (a bug, a library's own exception) in one stage of one model."""
+
+
 class _Memo:
-    def __init__(self) -> None:
+    """Values computed once; a failure is remembered too, so every test that depends on the
+    stage reports the same error instead of running it again. `label` names the model in
+    the message of a failure that is not already one of ours."""
+
+    def __init__(self, label: str = "") -> None:
+        self.label = label
         self._values: dict[str, Any] = {}
-        self._errors: dict[str, McuqualError] = {}
+        self._errors: dict[str, Exception] = {}
 
     def peek(self, key: str) -> Any:
         """The value if it was computed, else None: reports never trigger work."""
@@ -85,6 +97,11 @@ class _Memo:
             except McuqualError as exc:
                 self._errors[key] = exc
                 raise
+            except Exception as exc:         # noqa: BLE001 - named, kept, and re-raised
+                error = StageError(f"{self.label + ': ' if self.label else ''}stage {key!r} failed "
+                                   f"unexpectedly: {type(exc).__name__}: {exc}")
+                self._errors[key] = error
+                raise error from exc
         return self._values[key]
 
 
@@ -108,6 +125,9 @@ class Deployment:
     steps: list[Step] = field(default_factory=list)
     _memo: _Memo = field(default_factory=_Memo)
 
+    def __post_init__(self) -> None:
+        self._memo.label = f"model {self.model.name} on {self.board.name}"
+
     @property
     def key(self) -> tuple[str, str, str]:
         return (self.board.name, self.model.name, self.probe.unique_id)
@@ -123,11 +143,13 @@ class Deployment:
     # --- the pipeline: model -> quantized -> reference -------------------------------
     def flatbuffer(self) -> bytes:
         def load() -> bytes:
+            self.model.require_usable()
             if self.before_load is not None:
                 self.before_load(self.model)
             self.model.require_trained()
             if self.model.tflite_path.is_file():
                 return self.model.tflite_path.read_bytes()
+            self.model.require_recipe()        # the suite quantizes only what it can train
             flatbuffer, _ = quantize_cached(self.model.keras_path, self.data.get(), self.cache)
             return flatbuffer
         return self._timed("quantize", load, lambda b: f"{len(b)} B INT8 .tflite")
@@ -137,7 +159,30 @@ class Deployment:
                 else "quantized from " + self.model.keras_path.name)
 
     def summary(self) -> tflite_model.TfliteSummary:
-        return self._memo.get("summary", lambda: tflite_model.read(self.flatbuffer(), self.model.name))
+        def read() -> tflite_model.TfliteSummary:
+            summary = tflite_model.read(self.flatbuffer(), self.model.name)
+            tflite_model.require_image_input(summary, self.model.name)
+            return summary
+        return self._memo.get("summary", read)
+
+    def macs_per_image(self) -> int:
+        """MACs of one inference, counted on the .tflite graph (no code generation needed)."""
+        def count() -> int:
+            graph = read_graph(self.flatbuffer(), self.model.name)
+            return sum(graph.macs(op) for op in graph.ops)
+        return self._memo.get("macs", count)
+
+    def test_inputs(self) -> np.ndarray:
+        """Every test image as the model's int8 input, through its declared preprocessing."""
+        return self._memo.get("inputs", lambda: tflite_model.quantize_images(
+            self.data.get().test.images, self.summary().input, self.model.preprocessing))
+
+    def input_check(self) -> InputStatistics:
+        """The plausibility of the declared preprocessing, from the int8 inputs it gives."""
+        info = self.summary().input
+        return self._memo.get("input_check", lambda: check_inputs(
+            self.test_inputs(), self.model.preprocessing, info.scale, info.zero_point,
+            self.model.name))
 
     def model_hash(self) -> str:
         return content_hash(self.flatbuffer())
@@ -145,14 +190,15 @@ class Deployment:
     def evaluation(self) -> Int8Evaluation:
         return self._timed(
             "reference", lambda: evaluate_int8(self.flatbuffer(), self.data.get().test, self.cache,
-                                               self.model.name),
+                                               self.model.name, self.model.preprocessing,
+                                               self.test_inputs(), self.macs_per_image()),
             lambda e: f"{e.images} images, top-1 {e.top1:.4f}" + (" (cached)" if e.from_cache else ""))
 
     def arena(self) -> ArenaFigure:
         def compute() -> ArenaFigure:
             zero_image = np.full(self.summary().input.shape[1:], self.summary().input.zero_point,
                                  dtype=np.int8)
-            return tflm_arena(self.flatbuffer(), zero_image, self.model.name)
+            return tflm_arena(self.flatbuffer(), zero_image, self.model.name, self.macs_per_image())
         return self._timed("tflm_arena", compute, lambda a: f"{a.total_bytes} B")
 
     # --- firmware: generated C -> ELF for the board, and its host twin -------------
@@ -179,10 +225,8 @@ class Deployment:
             generated = self.generated()
             twin = HostTwin(build_host_twin(generated, self.cache), generated.input_bytes,
                             generated.output_bytes)
-            test = self.data.get().test
-            inputs = tflite_model.quantize_images(test.images, self.summary().input)
-            return compare_with_reference(twin, inputs, self.evaluation().outputs, self.cache,
-                                          self.model.name, self.flatbuffer(), generated)
+            return compare_with_reference(twin, self.test_inputs(), self.evaluation().outputs,
+                                          self.cache, self.model.name, self.flatbuffer(), generated)
         return self._timed("host_twin", check,
                            lambda c: f"{c.images} images, {c.mismatched_images} differ"
                                      + (" (cached)" if c.from_cache else ""))
@@ -195,55 +239,91 @@ class Deployment:
         return producer()
 
     def _measure_top1(self) -> Measurement:
+        self.input_check()                        # a wrong declaration is an error, not a figure
         result = self.evaluation()
-        twin = self.twin_check()
-        twin.require_bit_exact()
-        run = self.on_target()                    # the target itself must agree, too
-        run.require_bit_exact()
-        on_target = run.images
+        check_predictions(result.predictions, CLASSES, self.model.preprocessing, self.model.name)
         confusion = result.confusion()
         per_class = confusion.diagonal() / np.maximum(1, confusion.sum(axis=1))
-        return Measurement(
-            "top1", result.top1, "fraction", Evidence.HOST,
-            "INT8 model on the tflite_micro reference interpreter (TFLM reference kernels) on the "
-            "host, CIFAR-10 test set; the firmware's C (host twin) gives the same output bytes on "
-            "every image, and the target on every image it ran", samples=result.images,
-            details={"correct": int(confusion.trace()),
-                     "per_class_top1": [round(float(v), 4) for v in per_class],
-                     "host_twin_images": twin.images, "host_twin_mismatches": 0,
-                     "on_target_images": on_target, "on_target_mismatches": 0})
+        details: dict[str, Any] = {
+            "correct": int(confusion.trace()),
+            "per_class_top1": [round(float(v), 4) for v in per_class],
+            "preprocessing": self.model.preprocessing.describe(),
+            "host_twin_images": 0, "on_target_images": 0}
+        how = ("INT8 model on the tflite_micro reference interpreter (TFLM reference kernels) on "
+               "the host, CIFAR-10 test set")
+        try:
+            twin = self.twin_check()
+        except CodegenError as exc:               # the firmware cannot run it: say so, keep the figure
+            details["firmware"] = str(exc)
+            how += ("; the firmware cannot run this model, so no deployed output confirms "
+                    f"it ({exc})")
+        else:
+            twin.require_bit_exact()
+            details.update(host_twin_images=twin.images, host_twin_mismatches=0)
+            try:
+                run = self.on_target()            # the target itself must agree, too
+            except ModelTooLargeError as exc:
+                details["firmware"] = str(exc)
+                how += (f"; the firmware's C (host twin) gives the same output bytes on every "
+                        f"image; it does not fit {self.board.name}, so no target run ({exc})")
+            else:
+                run.require_bit_exact()
+                details.update(on_target_images=run.images, on_target_mismatches=0)
+                how += ("; the firmware's C (host twin) gives the same output bytes on every "
+                        "image, and the target on every image it ran")
+        return Measurement("top1", result.top1, "fraction", Evidence.HOST, how,
+                           samples=result.images, details=details)
 
     def _measure_weights_bytes(self) -> Measurement:
-        summary, elf, image = self.summary(), self.elf(), self.firmware()
+        summary, generated = self.summary(), self.generated()
+        details = {"tflite_constant_bytes": summary.constant_bytes,
+                   "tflite_file_bytes": summary.file_bytes, "generated_constant_bytes":
+                   generated.constant_bytes, "board_flash_bytes": self.board.flash_bytes}
+        try:
+            elf, image = self.elf(), self.firmware()
+        except ModelTooLargeError as exc:          # the figure exists even if the ELF does not
+            return Measurement(
+                "weights_bytes", float(generated.constant_bytes), "B", Evidence.HOST,
+                f"bytes of the model's constant arrays in the generated C (weights, biases, "
+                f"requantization parameters); the firmware does not link for {self.board.name}: "
+                f"{exc}", details={**details, "firmware": str(exc)})
         return Measurement(
             "weights_bytes", float(elf.weights_bytes), "B", Evidence.HOST,
             f"size of the .mq_model section (weights, biases, requantization parameters) of the "
             f"firmware ELF built for {self.board.name} with {image.toolchain}",
-            details={"tflite_constant_bytes": summary.constant_bytes,
-                     "tflite_file_bytes": summary.file_bytes, "code_bytes": elf.code_bytes,
-                     "flash_used_bytes": elf.flash_used_bytes,
-                     "board_flash_bytes": self.board.flash_bytes, "elf": str(image.elf)})
+            details={**details, "code_bytes": elf.code_bytes,
+                     "flash_used_bytes": elf.flash_used_bytes, "elf": str(image.elf)})
 
     def _measure_arena_bytes(self) -> Measurement:
-        elf, tflm = self.elf(), self.arena()
+        generated, tflm = self.generated(), self.arena()
+        details = {"tflm_arena_bytes": tflm.total_bytes, "board_ram_bytes": self.board.ram_bytes,
+                   "tflm_report": tflm.report.strip().splitlines()}
+        try:
+            elf = self.elf()
+        except ModelTooLargeError as exc:
+            return Measurement(
+                "arena_bytes", float(generated.arena_bytes), "B", Evidence.HOST,
+                f"the static activation arena the code generator planned from tensor lifetimes; "
+                f"the firmware does not link for {self.board.name}: {exc}",
+                details={**details, "firmware": str(exc)})
         return Measurement(
             "arena_bytes", float(elf.arena_bytes), "B", Evidence.HOST,
             "size of the .mq_arena section (static activation arena planned from tensor "
             f"lifetimes) of the firmware ELF built for {self.board.name}",
-            details={"tflm_arena_bytes": tflm.total_bytes,
-                     "stack_reserved_bytes": elf.stack_bytes,
-                     "ram_used_bytes": elf.ram_used_bytes, "board_ram_bytes": self.board.ram_bytes,
-                     "tflm_report": tflm.report.strip().splitlines()})
+            details={**details, "stack_reserved_bytes": elf.stack_bytes,
+                     "ram_used_bytes": elf.ram_used_bytes})
 
     # --- on the target ------------------------------------------------------------
     def on_target(self) -> OnTargetRun:
         def run() -> OnTargetRun:
-            test = self.data.get().test
-            count = len(test) if self.samples is None else min(self.samples, len(test))
-            inputs = tflite_model.quantize_images(test.images[:count], self.summary().input)
-            return run_on_target(self.probe, self.board, self.firmware(), self.generated(), inputs,
+            inputs = self.test_inputs()
+            count = len(inputs) if self.samples is None else min(self.samples, len(inputs))
+            generated = self.generated()
+            budget = inference_budget_s(generated.macs, generated.arena_bytes,
+                                        self.probe.is_virtual, self.board.clock_hz)
+            return run_on_target(self.probe, self.board, self.firmware(), generated, inputs[:count],
                                  self.evaluation().outputs[:count], self.model.name,
-                                 power_monitor=self.power_monitor)
+                                 timeout_s=budget, power_monitor=self.power_monitor)
         return self._timed("target", run, lambda r: f"{r.images} images on {self.probe.unique_id}"
                                                      f" ({'flashed' if r.flash and r.flash.programmed else 'flash already current'}), "
                                                      f"{r.mismatched_images} differ")
@@ -268,7 +348,9 @@ class Deployment:
     def _measure_latency_ms(self) -> Measurement:
         run = self._timed_run()
         cycles = run.median_cycles
-        macs = self.model.results().get("macs")
+        generated = self.generated()
+        macs = generated.macs
+        keras_macs = self.model.results().get("macs")
         if self.probe.is_virtual:
             evidence = Evidence.EMULATED
             how = (f"DWT cycle count of one inference on the virtual {self.board.name} (Cortex-M4 "
@@ -285,7 +367,9 @@ class Deployment:
             details={"cycles": run.cycles, "median_cycles": cycles,
                      "input_dependence": run.cycle_spread,
                      "layers": dict(zip(run.layer_names, run.layer_cycles)),
-                     "macs": macs, "macs_per_cycle": round(macs / cycles, 4) if macs else None,
+                     "layer_macs": dict(zip(generated.layers, generated.layer_macs)),
+                     "macs": macs, "macs_source": ".tflite graph", "keras_macs": keras_macs,
+                     "macs_per_cycle": round(macs / cycles, 4) if macs else None,
                      "emulator_seconds_per_inference": run.seconds_per_timed_inference,
                      "emulator_seconds_per_fast_inference": run.seconds_per_fast_inference,
                      "images_on_target": run.images,

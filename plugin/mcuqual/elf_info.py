@@ -48,3 +48,26 @@ def analyze(path: Path) -> ElfFigures:
         bss_bytes=get(".bss", 0), stack_bytes=get(".stack", 0), flash_used_bytes=flash,
         ram_used_bytes=ram, mailbox_address=mailbox[0]["st_value"],
         mailbox_bytes=mailbox[0]["st_size"], entry=entry)
+
+
+def symbol_address(path: Path, name: str) -> int | None:
+    """Where the ELF puts the symbol `name`, or None if it has none."""
+    with open(path, "rb") as handle:
+        symbols = ELFFile(handle).get_section_by_name(".symtab")
+        found = symbols.get_symbol_by_name(name) if symbols else None
+    return found[0]["st_value"] if found else None
+
+
+def function_at(path: Path, address: int) -> str | None:
+    """The function whose code holds `address` (Thumb bit ignored), from the ELF's symbols:
+    "name+0xoffset", or None when no function covers it."""
+    address &= ~1
+    with open(path, "rb") as handle:
+        symbols = ELFFile(handle).get_section_by_name(".symtab")
+        for symbol in symbols.iter_symbols() if symbols else ():
+            if symbol["st_info"]["type"] != "STT_FUNC" or not symbol["st_size"]:
+                continue
+            start = symbol["st_value"] & ~1
+            if start <= address < start + symbol["st_size"]:
+                return f"{symbol.name}+0x{address - start:x}"
+    return None

@@ -8,6 +8,7 @@ import numpy as np
 from . import tflite_model
 from .cache import Cache
 from .dataset import Split
+from .preprocessing import Preprocessing
 from .progress import progress_bar
 from .reference import reference_cached
 
@@ -30,12 +31,16 @@ class Int8Evaluation:
         return matrix
 
 
-def evaluate_int8(flatbuffer: bytes, split: Split, cache: Cache, label: str) -> Int8Evaluation:
-    summary = tflite_model.read(flatbuffer, label)
-    inputs = tflite_model.quantize_images(split.images, summary.input)
+def evaluate_int8(flatbuffer: bytes, split: Split, cache: Cache, label: str,
+                  preprocessing: Preprocessing, inputs: np.ndarray | None = None,
+                  macs_per_image: int | None = None) -> Int8Evaluation:
+    """`inputs`: the split's images already quantized with `preprocessing`, if the caller has them."""
+    if inputs is None:
+        inputs = tflite_model.quantize_images(split.images, tflite_model.read(flatbuffer, label).input,
+                                              preprocessing)
     with progress_bar(total=len(split), desc=f"tflite_micro {label}", unit="img") as bar:
         outputs, cached = reference_cached(flatbuffer, inputs, cache, label=label,
-                                           progress=bar.update)
+                                           progress=bar.update, macs_per_image=macs_per_image)
         if cached:
             bar.update(len(split))
     # argmax over int8 equals argmax over dequantized scores (monotonic, one scale)

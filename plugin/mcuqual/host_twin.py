@@ -6,9 +6,7 @@ of emulation.
 """
 from __future__ import annotations
 
-import concurrent.futures as futures
 import ctypes
-import multiprocessing
 import os
 import shutil
 import subprocess
@@ -19,6 +17,10 @@ import numpy as np
 from .cache import Cache, content_hash
 from .codegen import GeneratedModel
 from .errors import McuqualError
+from .workers import budget_s, run_jobs
+
+# The twin needs no interpreter to start: a worker is up in about a second.
+TWIN_JOB_FLOOR_S = 10.0
 
 HOST_CFLAGS = ("-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-fPIC", "-shared")
 
@@ -99,15 +101,17 @@ def _run_chunk(library: str, input_bytes: int, output_bytes: int, inputs: np.nda
     return HostTwin(Path(library), input_bytes, output_bytes).run(inputs)
 
 
-def run_parallel(twin: HostTwin, inputs: np.ndarray, workers: int = 2,
-                 chunk: int = 500) -> np.ndarray:
-    """Outputs for many inputs, split across processes (the twin's arena is a global)."""
-    if workers <= 1 or len(inputs) <= chunk:
-        return twin.run(inputs)
-    pieces = [inputs[i:i + chunk] for i in range(0, len(inputs), chunk)]
-    context = multiprocessing.get_context("spawn")
-    with futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        results = pool.map(_run_chunk, [str(twin.library_path)] * len(pieces),
-                           [twin.input_bytes] * len(pieces), [twin.output_bytes] * len(pieces),
-                           pieces)
-        return np.concatenate(list(results))
+def run_parallel(twin: HostTwin, inputs: np.ndarray, label: str, macs_per_image: int,
+                 workers: int = 2, chunk: int = 500) -> np.ndarray:
+    """Outputs for many inputs, in worker processes (the twin's arena is a global, and a
+    kernel that crashes or never returns must not take the test run with it); each chunk
+    within a budget from the model's MACs."""
+    starts = range(0, len(inputs), chunk)
+    pieces = [inputs[i:i + chunk] for i in starts]
+    results = run_jobs(
+        _run_chunk, [(str(twin.library_path), twin.input_bytes, twin.output_bytes, piece)
+                     for piece in pieces],
+        label=label, stage="host twin", workers=workers,
+        describe=lambda i: f"test images {starts[i]}..{starts[i] + len(pieces[i]) - 1}",
+        budget_s=lambda i: budget_s(len(pieces[i]), macs_per_image, TWIN_JOB_FLOOR_S))
+    return np.concatenate(results) if results else np.zeros((0, twin.output_bytes), np.int8)

@@ -5,17 +5,22 @@ everything that computes a figure works without pytest.
 """
 from __future__ import annotations
 
+import signal
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from .codegen.graph import CodegenError
 from .errors import ConfigError, McuqualError, NotMeasurableError
+from .firmware_build import ModelTooLargeError
 from .measurements import Evidence, format_value
 from .paths import find_repo_root
 from .report import (
     error_lines,
     matrix_lines,
+    outcome_lines,
     write_allure_extras,
     write_qualification_json,
 )
@@ -23,14 +28,22 @@ from .regression import compare, probe_kind
 from .report_attachments import attach_evidence
 from .session import QualificationSession, Settings, parse_samples, update_baseline
 from .summary import write_allure_summary, write_summary
-from .verdicts import Status, Verdict, error, judge, not_measurable
+from .verdicts import Status, Verdict, error, judge, not_measurable, undeployable
 
 SESSION_KEY = pytest.StashKey["QualificationSession | None"]()
 _CASE_KEY = pytest.StashKey["QualificationCase"]()
+_SIGTERM_KEY = pytest.StashKey[object]()
 CASE_FIXTURE = "qualification_case"
 REGRESSION_FIXTURE = "regression_case"
-EXIT_NOT_QUALIFIED = 6          # nothing failed, but some figure could not be produced
+# Exit codes, strongest first (README "Exit codes"): 2 interrupted, 3 internal error and
+# 4 usage error are pytest's; then EXIT_ERROR whenever any figure could not be produced
+# (an error, a fault, a crash, a broken model folder, a requirement not measurable),
+# whatever else failed in the same run; 1 (pytest's "tests failed") only when every
+# failure is a requirement not met or a regression; 0 when every requirement is met.
+EXIT_ERROR = 6
 DEFAULT_BOARD = "stm32l4r9"
+ALLURE_RESULT_PATTERNS = ("*-result.json", "*-container.json", "*-attachment*",
+                          "environment.properties", "categories.json", "executor.json")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -50,7 +63,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--update-baseline", action="store_true", default=False,
                     help="write this run's cycles and top-1 into the baseline file")
     group.addoption("--model", action="append", default=None, metavar="NAME",
-                    help="model of the zoo to qualify (repeatable; default: every model)")
+                    help="model of the zoo to qualify (repeatable; default: every model, or "
+                         "none when --tflite is given)")
+    group.addoption("--tflite", action="append", default=None, metavar="PATH",
+                    help="qualify an INT8 .tflite outside the zoo (repeatable); needs "
+                         "--preprocessing")
+    group.addoption("--preprocessing", default=None, metavar="SPEC",
+                    help="the float preprocessing the --tflite models were trained with: "
+                         "'pixel / 255', 'pixel', 'pixel / 127.5 - 1', or '(pixel - mean) / std; "
+                         "mean=R,G,B; std=R,G,B' (pixel units); add '; order=BGR' for BGR input")
     group.addoption("--samples", default="10", metavar="N|all",
                     help="test images to run on the target (default 10; the first 3 with cycle "
                          "accounting); top-1 always covers all 10,000 test images through the "
@@ -95,6 +116,8 @@ def _settings(config: pytest.Config) -> Settings:
         board_names=config.getoption("board") or [DEFAULT_BOARD],
         probe=config.getoption("probe"), power_monitor=config.getoption("power_monitor"),
         model_names=config.getoption("model"),
+        tflite_paths=config.getoption("tflite") or [],
+        preprocessing=config.getoption("preprocessing"),
         samples=parse_samples(config.getoption("samples")), train=config.getoption("train"),
         evidence=evidence, dataset_dir=config.getoption("dataset_dir"),
         allow_download=config.getoption("allow_download"),
@@ -105,7 +128,8 @@ def _settings(config: pytest.Config) -> Settings:
 
 
 def _explicit_options(config: pytest.Config) -> bool:
-    return any(config.getoption(name) for name in ("board", "model", "requirements", "train"))
+    return any(config.getoption(name) for name in ("board", "model", "requirements", "train",
+                                                    "tflite"))
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -121,6 +145,24 @@ def pytest_configure(config: pytest.Config) -> None:
     if capman is not None:
         session.live_output = capman.global_and_fixture_disabled
     config.stash[SESSION_KEY] = session
+    _stop_on_sigterm(config)
+
+
+def _stop_on_sigterm(config: pytest.Config) -> None:
+    """SIGTERM (a CI runner's cancel, `kill`) ends the run as Ctrl-C does: workers are
+    killed, what was measured is written, the run is reported as interrupted."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+    config.stash[_SIGTERM_KEY] = signal.signal(signal.SIGTERM, interrupt)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    previous = config.stash.get(_SIGTERM_KEY, None)
+    if previous is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, previous)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -153,6 +195,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if empty:
         config.hook.pytest_deselected(items=empty)
         items[:] = [item for item in items if item not in empty]
+    qual = config.stash.get(SESSION_KEY, None)
+    if qual is not None:
+        qual.planned = [item.callspec.params[CASE_FIXTURE] for item in items
+                        if CASE_FIXTURE in getattr(item, "fixturenames", ())
+                        and hasattr(item, "callspec")]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> None:
+    """A run that will execute tests starts a fresh Allure results folder; --help,
+    --fixtures, --collect-only and usage errors never reach here, and leave it alone."""
+    config = session.config
+    alluredir = getattr(config.option, "allure_report_dir", None)
+    if (not getattr(config.option, "mcuqual_fresh_alluredir", False) or not alluredir
+            or config.option.collectonly or not session.items):
+        return
+    for pattern in ALLURE_RESULT_PATTERNS:
+        for path in Path(alluredir).glob(pattern):
+            if path.is_file():
+                path.unlink()
 
 
 def _generate_regression_tests(metafunc: pytest.Metafunc, session: QualificationSession) -> None:
@@ -189,8 +251,10 @@ class QualificationCase:
         try:
             with self.session.live_output():
                 measurement = self.deployment.measure(self.requirement.metric)
-        except NotMeasurableError as exc:
+        except (NotMeasurableError, CodegenError) as exc:     # the suite cannot run it
             self.verdict = not_measurable(self.requirement, str(exc))
+        except ModelTooLargeError as exc:     # nothing deployed, so nothing meets it
+            self.verdict = undeployable(self.requirement, str(exc))
         else:
             self.verdict = judge(self.requirement, measurement, self.session.settings.evidence)
         self.session.record(self.deployment, self.verdict)
@@ -294,24 +358,74 @@ def qualification_case(request: pytest.FixtureRequest) -> QualificationCase:
     return case
 
 
+def _is_error(call: pytest.CallInfo, case: "QualificationCase | None") -> bool:
+    """A failure that is not a verdict: setup/teardown errors, any exception but an assertion
+    or pytest.fail in a test, and ERROR / NOT MEASURABLE verdicts."""
+    if call.when != "call":
+        return True
+    if case is not None and case.verdict is not None:
+        return case.verdict.status in (Status.ERROR, Status.NOT_MEASURABLE)
+    return not isinstance(call.excinfo.value, (AssertionError, pytest.fail.Exception))
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     outcome = yield
     report = outcome.get_result()
-    if call.when != "call" or call.excinfo is None:
+    if call.excinfo is None or not report.failed:
         return
     case = item.stash.get(_CASE_KEY, None)
     exc = call.excinfo.value
-    if case is not None and case.verdict is None:
+    if call.when == "call" and case is not None and case.verdict is None:
         case.record_error(exc)
+    qual = item.config.stash.get(SESSION_KEY, None)
+    if qual is not None and not (call.when == "call" and case is not None):
+        # a requirement test's verdict is counted from its record; everything else here
+        (qual.outcome.errors if _is_error(call, case) else qual.outcome.failures).append(
+            item.nodeid)
     if isinstance(exc, McuqualError):
         # a user-facing error: the message says what to do; a traceback would bury it
         report.longrepr = f"{type(exc).__name__}: {exc}"
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem):
+    """A test cut short by Ctrl-C/SIGTERM has no report; allure-pytest would close it as it
+    stood after setup, "passed". Mark it broken and say so."""
+    outcome = yield
+    if outcome.excinfo is None or not issubclass(outcome.excinfo[0], KeyboardInterrupt):
+        return
+    qual = item.config.stash.get(SESSION_KEY, None)
+    if qual is not None:
+        qual.outcome.interrupted_at = item.nodeid
+    listener = item.config.pluginmanager.get_plugin("allure_listener")
+    try:
+        from allure_commons.model2 import Status as AllureStatus, StatusDetails
+        result = listener.allure_logger.get_test(listener._cache.get(item.nodeid))
+    except Exception:                     # noqa: BLE001 - no Allure, or another version
+        return
+    if result is not None:
+        result.status = AllureStatus.BROKEN
+        result.statusDetails = StatusDetails(
+            message=f"INTERRUPTED: the run was stopped during this test "
+                    f"({outcome.excinfo[1] or 'KeyboardInterrupt'}); it has no verdict.")
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     qual = session.config.stash.get(SESSION_KEY, None)
-    if qual is None or not qual.records:
+    if qual is None:
+        return
+    outcome = qual.outcome
+    outcome.interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+    if exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        statuses = {record.verdict.status for record in qual.records}
+        if outcome.errors or statuses & {Status.ERROR, Status.NOT_MEASURABLE}:
+            session.exitstatus = EXIT_ERROR           # an error is never hidden by a failure
+        elif (outcome.failures or qual.regressions
+              or statuses & {Status.NOT_MET, Status.INSUFFICIENT_EVIDENCE}):
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    outcome.exit_code = int(session.exitstatus)
+    if not qual.records and not outcome.interrupted:
         return
     path = write_qualification_json(qual.settings.reports_dir / "latest" / "qualification.json", qual)
     qual.results_path = path
@@ -320,17 +434,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if alluredir:
         write_allure_extras(Path(alluredir), qual)
         write_allure_summary(qual, Path(alluredir), summary)
-    if qual.settings.update_baseline:
+    if qual.settings.update_baseline and not outcome.interrupted:
         qual.updated_baseline = update_baseline(qual)
-    statuses = {record.verdict.status for record in qual.records}
-    if exitstatus == pytest.ExitCode.TESTS_FAILED and not statuses & {
-            Status.NOT_MET, Status.INSUFFICIENT_EVIDENCE} and not qual.regressions:
-        session.exitstatus = EXIT_NOT_QUALIFIED          # errors only: not a verdict
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     qual = config.stash.get(SESSION_KEY, None)
-    if qual is None or not qual.records:
+    if qual is None or (not qual.records and not qual.outcome.interrupted):
         return
     probes = ", ".join(f"{b} via {p.unique_id}" for b, p in qual.probes.items())
     terminalreporter.write_sep("=", f"mcuqual qualification ({probes})")
@@ -340,6 +450,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         terminalreporter.write_line(line, red=True)
     for line in qual.regressions:
         terminalreporter.write_line(line, red=True)
+    for line in outcome_lines(qual):
+        terminalreporter.write_line(line, bold=True,
+                                    red=qual.outcome.exit_code not in (0, None))
     if qual.updated_baseline:
         terminalreporter.write_line(f"baseline updated: {qual.updated_baseline}")
     if qual.results_path:

@@ -20,6 +20,7 @@ from .calibration import (CALIBRATION_IMAGES, CALIBRATION_SEED, RANGE_METHOD,
 from .capture import captured_fds
 from .dataset import Cifar10
 from .errors import QuantizationError
+from .preprocessing import PIXEL_OVER_255, Preprocessing
 from .tflite_model import float_operators
 
 if TYPE_CHECKING:
@@ -51,8 +52,12 @@ def _quietly(model_name: str, action: Callable[[], T]) -> T:
     return result
 
 
-def convert(model: "keras.Model", calibration: np.ndarray) -> bytes:
+def convert(model: "keras.Model", calibration: np.ndarray,
+            preprocessing: Preprocessing = PIXEL_OVER_255) -> bytes:
     """Convert with TensorFlow's converter and quantizer; int8 in, int8 out, int8 ops only.
+
+    `calibration`: uint8 RGB images, fed through `preprocessing` (the zoo's models take
+    pixel / 255).
 
     The converter calibrates, `calibration.measure_ranges` corrects the ranges it
     logged (see there why), and TensorFlow's quantizer then quantizes as usual.
@@ -62,7 +67,7 @@ def convert(model: "keras.Model", calibration: np.ndarray) -> bytes:
     import tensorflow as tf
     from tensorflow.lite.python.convert import mlir_quantize
 
-    floats = calibration.astype(np.float32) / 255.0
+    floats = preprocessing.to_float(calibration, np.float32)
 
     def representative():
         for image in floats:

@@ -6,11 +6,8 @@ the native interpreter becomes a clear error instead of killing the test run.
 """
 from __future__ import annotations
 
-import concurrent.futures as futures
-import multiprocessing
 import os
 import re
-import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -18,8 +15,11 @@ import numpy as np
 
 from .cache import Cache, content_hash
 from .errors import InterpreterError
+from .workers import budget_s, default_workers, run_jobs
 
 CHUNK_IMAGES = 500
+# Budgets when the caller does not say how big the model is: as if it were 4x resnet8.
+DEFAULT_MACS = 50_000_000
 _ARENA_RE = re.compile(r"Arena allocation total (\d+) bytes")
 
 
@@ -49,31 +49,21 @@ def _arena_report(flatbuffer: bytes, sample: np.ndarray) -> str:
     return log.text
 
 
-def _pool(workers: int) -> futures.ProcessPoolExecutor:
-    # spawn: the parent may hold TensorFlow threads, which fork would copy mid-flight
-    return futures.ProcessPoolExecutor(max_workers=workers,
-                                       mp_context=multiprocessing.get_context("spawn"))
-
-
-def default_workers() -> int:
-    return max(1, min(4, os.cpu_count() or 1))
-
-
 @dataclass(frozen=True)
 class ArenaFigure:
     total_bytes: int
     report: str
 
 
-def tflm_arena(flatbuffer: bytes, sample_input: np.ndarray, label: str = "model") -> ArenaFigure:
+def tflm_arena(flatbuffer: bytes, sample_input: np.ndarray, label: str = "model",
+               macs_per_image: int | None = None) -> ArenaFigure:
     """TFLM's own arena figure: what print_allocations() reports after one invoke."""
+    macs = macs_per_image if macs_per_image is not None else DEFAULT_MACS
     try:
-        with _pool(1) as pool:
-            text = pool.submit(_arena_report, flatbuffer, sample_input).result(timeout=300)
-    except futures.process.BrokenProcessPool as exc:
-        raise InterpreterError(f"{label}: tflite_micro crashed while allocating the model; the "
-                               ".tflite is corrupt or uses something TFLM cannot run.") from exc
-    except Exception as exc:
+        [text] = run_jobs(_arena_report, [(flatbuffer, sample_input)], label=label,
+                          stage="tflite_micro arena", describe=lambda _: "one image",
+                          budget_s=lambda _: budget_s(1, macs))
+    except RuntimeError as exc:
         raise InterpreterError(f"{label}: tflite_micro could not run the model: {exc}") from exc
     match = _ARENA_RE.search(text)
     if not match:
@@ -84,38 +74,37 @@ def tflm_arena(flatbuffer: bytes, sample_input: np.ndarray, label: str = "model"
 def run_reference(flatbuffer: bytes, inputs: np.ndarray, label: str = "model",
                   workers: int | None = None,
                   progress: Callable[[int], None] | None = None,
-                  timeout_s: float = 3600.0) -> np.ndarray:
-    """int8 outputs [N, classes] for int8 inputs [N, H, W, C], in input order."""
-    workers = workers or default_workers()
-    chunks = [inputs[i:i + CHUNK_IMAGES] for i in range(0, len(inputs), CHUNK_IMAGES)]
-    results: list[np.ndarray | None] = [None] * len(chunks)
-    deadline = time.monotonic() + timeout_s
+                  macs_per_image: int | None = None) -> np.ndarray:
+    """int8 outputs [N, classes] for int8 inputs [N, H, W, C], in input order.
+
+    Chunks of CHUNK_IMAGES run in worker processes, each within a budget from
+    `macs_per_image` (the model's size); a crash or an overrun names the images.
+    """
+    macs = macs_per_image if macs_per_image is not None else DEFAULT_MACS
+    starts = range(0, len(inputs), CHUNK_IMAGES)
+    chunks = [inputs[i:i + CHUNK_IMAGES] for i in starts]
     try:
-        with _pool(workers) as pool:
-            pending = {pool.submit(_run_chunk, flatbuffer, chunk): i for i, chunk in enumerate(chunks)}
-            for future in futures.as_completed(pending, timeout=max(1.0, deadline - time.monotonic())):
-                index = pending[future]
-                results[index] = future.result()
-                if progress:
-                    progress(len(chunks[index]))
-    except futures.process.BrokenProcessPool as exc:
-        raise InterpreterError(f"{label}: tflite_micro crashed on the model; the .tflite is corrupt "
-                               "or uses something TFLM cannot run.") from exc
-    except futures.TimeoutError as exc:
-        raise InterpreterError(f"{label}: the reference run exceeded {timeout_s:.0f} s.") from exc
+        results = run_jobs(
+            _run_chunk, [(flatbuffer, chunk) for chunk in chunks], label=label,
+            stage="tflite_micro reference", workers=workers or default_workers(),
+            describe=lambda i: f"test images {starts[i]}..{starts[i] + len(chunks[i]) - 1}",
+            budget_s=lambda i: budget_s(len(chunks[i]), macs),
+            on_result=(lambda i, _: progress(len(chunks[i]))) if progress else None)
     except RuntimeError as exc:
         raise InterpreterError(f"{label}: tflite_micro failed: {exc}") from exc
-    return np.concatenate(results)  # type: ignore[arg-type]
+    return np.concatenate(results) if results else np.zeros((0, 0), dtype=np.int8)
 
 
 def reference_cached(flatbuffer: bytes, inputs: np.ndarray, cache: Cache, label: str = "model",
-                     progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, bool]:
+                     progress: Callable[[int], None] | None = None,
+                     macs_per_image: int | None = None) -> tuple[np.ndarray, bool]:
     """Golden outputs, cached under the hash of the model and the exact inputs."""
     key = content_hash(flatbuffer, inputs.tobytes())
     path = cache.path("reference", key, ".npy")
     if path.is_file():
         return np.load(path), True
-    outputs = run_reference(flatbuffer, inputs, label=label, progress=progress)
+    outputs = run_reference(flatbuffer, inputs, label=label, progress=progress,
+                            macs_per_image=macs_per_image)
     tmp = path.with_name(path.name + f".tmp{os.getpid()}.npy")
     np.save(tmp, outputs)
     os.replace(tmp, path)

@@ -36,14 +36,31 @@ def render(root: Path, results: Path, output: Path) -> Path:
         raise RenderError(f"{allure} not found: run `npm ci` in {root} (scripts/setup.sh does).")
     if not results.is_dir() or not any(results.glob("*-result.json")):
         raise RenderError(f"no Allure results in {results}: run the qualification first.")
-    shutil.rmtree(output, ignore_errors=True)            # no page of an older run survives
+    _clear_report_folder(output)                         # no page of an older run survives
     command = [str(allure), "generate", str(results), "--config", str(root / "allurerc.mjs"),
                "--output", str(output)]
     done = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=600)
     pages = sorted(output.glob("**/index.html"), key=lambda p: len(p.parts))
     if done.returncode != 0 or not pages:
         raise RenderError(f"allure generate failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    (output / REPORT_MARKER).write_text("rendered by mcuqual-report; replaced on the next run\n")
     return pages[0]
+
+
+# Left in every folder render() fills: only such a folder (or an empty or new one) is replaced.
+REPORT_MARKER = ".mcuqual-report"
+
+
+def _clear_report_folder(output: Path) -> None:
+    if not output.exists():
+        return
+    if not output.is_dir():
+        raise RenderError(f"--output {output} is a file, not a report folder.")
+    if any(output.iterdir()) and not (output / REPORT_MARKER).is_file():
+        raise RenderError(f"--output {output} holds files that are not a report mcuqual-report "
+                          "rendered; it replaces only its own reports. Name an empty or new "
+                          "folder.")
+    shutil.rmtree(output)
 
 
 def _chromium() -> str:

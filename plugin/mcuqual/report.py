@@ -25,6 +25,8 @@ CATEGORIES = [
      "traceRegex": "(?s).*MissingArtifactError.*"},
     {"name": "Target fault", "matchedStatuses": ["broken", "failed"],
      "traceRegex": "(?s).*TargetFaultError.*"},
+    {"name": "Interrupted (no verdict)", "matchedStatuses": ["broken"],
+     "messageRegex": "(?s)INTERRUPTED.*"},
     {"name": "Infrastructure error", "matchedStatuses": ["broken"]},
 ]
 
@@ -95,6 +97,57 @@ def write_allure_extras(alluredir: Path, session: QualificationSession) -> None:
     (alluredir / "categories.json").write_text(json.dumps(CATEGORIES, indent=1) + "\n")
 
 
+EXIT_MEANING = {0: "every requirement met", 1: "some requirement not met (no errors)",
+                2: "interrupted", 3: "internal error", 4: "usage error", 5: "no tests collected",
+                6: "error: some figure could not be produced (see the errors above)"}
+
+
+def verdict_counts(session: QualificationSession) -> dict[str, int]:
+    counts = {status.value: 0 for status in Status}
+    for record in session.records:
+        counts[record.verdict.status.value] += 1
+    return counts
+
+
+def not_run(session: QualificationSession) -> list[str]:
+    """Planned requirement x model x board cases without a verdict (an interrupted run)."""
+    judged = {(r.deployment.board.name, r.deployment.model.name, r.verdict.requirement.id)
+              for r in session.records}
+    return [f"{req} {model} on {board}" for board, model, req in session.planned
+            if (board, model, req) not in judged]
+
+
+def run_status(session: QualificationSession) -> dict[str, Any]:
+    outcome = session.outcome
+    return {"status": "interrupted" if outcome.interrupted else "complete",
+            "interrupted_during": outcome.interrupted_at,
+            "exit_code": outcome.exit_code,
+            "exit_meaning": EXIT_MEANING.get(outcome.exit_code, "") if outcome.exit_code is not None
+            else None,
+            "verdicts": verdict_counts(session), "not_run": not_run(session),
+            "errored_tests": outcome.errors, "failed_tests": outcome.failures}
+
+
+def outcome_lines(session: QualificationSession) -> list[str]:
+    """The run's bottom line: verdicts counted by kind, an interrupt, the exit code."""
+    counts = {k: v for k, v in verdict_counts(session).items() if v}
+    lines = ["verdicts: " + (", ".join(f"{v} {k}" for k, v in counts.items()) or "none")]
+    other = session.outcome.errors
+    if other:
+        more = f", +{len(other) - 3} more" if len(other) > 3 else ""
+        lines.append(f"errors outside the requirement verdicts: {len(other)} "
+                     f"({', '.join(other[:3])}{more})")
+    if session.outcome.interrupted:
+        missing = not_run(session)
+        lines.append(f"INTERRUPTED during {session.outcome.interrupted_at or 'the run'}: "
+                     f"{len(missing)} of {len(session.planned)} requirement verdicts not reached; "
+                     "the figures above were measured before the stop.")
+    code = session.outcome.exit_code
+    if code is not None:
+        lines.append(f"exit code {code}: {EXIT_MEANING.get(code, 'see pytest')}")
+    return lines
+
+
 def qualification_document(session: QualificationSession) -> dict[str, Any]:
     models: dict[str, Any] = {}
     for deployment in session.deployments.values():
@@ -116,6 +169,7 @@ def qualification_document(session: QualificationSession) -> dict[str, Any]:
         entry["boards"][deployment.board.name] = board_entry
     return {
         "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "run": run_status(session),
         "environment": environment(session),
         "requirements": [{"id": r.id, "title": r.title, "metric": r.metric, "op": r.op,
                           "threshold": r.threshold, "unit": r.unit, "source": r.source}

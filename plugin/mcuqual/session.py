@@ -16,6 +16,7 @@ from .deployment import DatasetSource, Deployment
 from .errors import ConfigError, McuqualError
 from .measurements import Evidence
 from .power.choice import check_power_monitor
+from .preprocessing import from_option as preprocessing_from_option
 from .regression import Baseline, probe_kind
 from .probes import ProbeChoice, choose_probe
 from .requirements import Requirement, load_requirements
@@ -57,6 +58,20 @@ class Settings:
     verify_dataset: bool
     baseline_path: Path | None = None
     update_baseline: bool = False
+    tflite_paths: list[str] = field(default_factory=list)
+    preprocessing: str | None = None
+
+
+@dataclass
+class RunOutcome:
+    """How the run ended, beyond the verdicts: what errored or failed, and an interrupt."""
+
+    # test ids, beyond the requirement verdicts (which are counted from the records):
+    errors: list[str] = field(default_factory=list)       # setup errors, crashes in user tests
+    failures: list[str] = field(default_factory=list)     # regressions, failed user assertions
+    interrupted: bool = False
+    interrupted_at: str | None = None                    # the test that was running
+    exit_code: int | None = None
 
 
 @dataclass
@@ -87,15 +102,15 @@ class QualificationSession:
     baseline: Baseline = field(default_factory=lambda: Baseline(Path("baseline.json"), {}, {}))
     regressions: list[str] = field(default_factory=list)
     updated_baseline: Path | None = None
+    planned: list[tuple[str, str, str]] = field(default_factory=list)   # (board, model, req)
+    outcome: RunOutcome = field(default_factory=RunOutcome)
     _trained: set[str] = field(default_factory=set)
 
     @classmethod
     def build(cls, settings: Settings) -> "QualificationSession":
         """Validate everything that can be checked without heavy work; ConfigError otherwise."""
         boards = select_boards(settings.boards_dir, settings.board_names)
-        models = select(settings.models_dir, settings.model_names)
-        if not models:
-            raise ConfigError(f"no models found in {settings.models_dir}.")
+        models = select_models(settings)
         requirements = load_requirements(settings.requirements_path)
         probes = {board.name: choose_probe(settings.probe, board.name) for board in boards}
         for probe in probes.values():
@@ -134,6 +149,34 @@ class QualificationSession:
 
     def requirements_hash(self) -> str:
         return hashlib.sha256(self.settings.requirements_path.read_bytes()).hexdigest()[:16]
+
+
+def select_models(settings: Settings) -> list[ZooModel]:
+    """The zoo models named (all of them unless --tflite is given) and the one-off files."""
+    models = [] if settings.tflite_paths and not settings.model_names else \
+        select(settings.models_dir, settings.model_names)
+    if settings.tflite_paths:
+        if settings.preprocessing is None:
+            raise ConfigError("--tflite needs --preprocessing: how the model's float input was "
+                              "made from the pixels, e.g. --preprocessing 'pixel / 255'.")
+        try:
+            declared = preprocessing_from_option(settings.preprocessing)
+        except McuqualError as exc:
+            raise ConfigError(str(exc)) from None
+        taken = {m.name for m in models}
+        for path in settings.tflite_paths:
+            model = ZooModel.from_tflite(Path(path), declared)
+            if model.name in taken:
+                raise ConfigError(f"--tflite {path}: the name {model.name!r} is already a "
+                                  "model of this run; rename the file.")
+            taken.add(model.name)
+            models.append(model)
+    elif settings.preprocessing is not None:
+        raise ConfigError("--preprocessing applies to --tflite files; a model folder declares "
+                          "its preprocessing in card.toml.")
+    if not models:
+        raise ConfigError(f"no models found in {settings.models_dir}.")
+    return models
 
 
 def model_hash_or_reason(deployment: Deployment) -> str:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .measurements import format_value
+from .report import outcome_lines
 from .session import QualificationSession
 from .verdicts import Status
 
@@ -46,7 +47,7 @@ def table(session: QualificationSession) -> tuple[list[str], dict[tuple[str, str
 
 def markdown(session: QualificationSession) -> str:
     titles, rows = table(session)
-    lines = ["# Deployment summary", "",
+    lines = ["# Deployment summary", "", *(f"- {line}" for line in outcome_lines(session)), "",
              "| model | board | probe | " + " | ".join(titles) + " |",
              "|---|---|---|" + "---|" * len(titles)]
     for (board, model, probe), cells in rows.items():

@@ -17,6 +17,7 @@ import numpy as np
 from .boards import Board
 from .codegen import GeneratedModel
 from .debug_session import BoardSession, FlashReport
+from .elf_info import function_at, symbol_address
 from .errors import McuqualError
 from .firmware_build import FirmwareImage
 from .mailbox_runner import MailboxRunner
@@ -25,8 +26,58 @@ from .power import PowerTrace
 from .power.choice import open_power_monitor
 from .progress import progress_bar
 from .twin_check import BitExactnessError
+from .virtual import TargetFaultError
 
 TIMED_RUNS = 3
+
+# A target is declared hung once an inference has taken longer than the slowest plausible
+# one: UPPER_CYCLES_PER_MAC (4x the slowest layer type our kernels run, depthwise at ~10
+# cycles/MAC, and 15x their end-to-end average) plus UPPER_CYCLES_PER_BYTE for every
+# activation byte and a fixed start-up, executed at the slowest rate the probe runs code:
+# the virtual board with its cycle model (EMULATED_FLOOR_CYCLES_PER_S, ~5x below what it
+# runs on this project's machines) or the core clock of a physical board.
+UPPER_CYCLES_PER_MAC = 40
+UPPER_CYCLES_PER_BYTE = 200
+UPPER_FIXED_CYCLES = 5_000_000
+EMULATED_FLOOR_CYCLES_PER_S = 1_000_000
+BUDGET_FLOOR_S = 20.0
+
+
+def inference_budget_s(macs: int, activation_bytes: int, virtual: bool, clock_hz: int) -> float:
+    """Wall-clock seconds after which one inference (or the boot) counts as hung."""
+    cycles = UPPER_CYCLES_PER_MAC * macs + UPPER_CYCLES_PER_BYTE * activation_bytes \
+        + UPPER_FIXED_CYCLES
+    rate = EMULATED_FLOOR_CYCLES_PER_S if virtual else clock_hz
+    return BUDGET_FLOOR_S + cycles / rate
+
+
+def locate_fault(error: TargetFaultError, elf, layer_names: list[str],
+                 read_u32) -> TargetFaultError:
+    """The same fault, its message naming the function (from the ELF's symbols) and the
+    layer that was running (the firmware's mq_current_layer, read through the probe)."""
+    where = getattr(error, "where", None) or {}
+    parts = []
+    if "pc" in where:
+        function = function_at(elf, where["pc"])
+        parts.append(f"in {function}" if function else "at a pc outside every function")
+        linked = function_at(elf, where["lr"]) if "lr" in where else None
+        if linked and linked.split("+")[0] != (function or "").split("+")[0]:
+            parts.append(f"lr in {linked}")       # the caller, unless the function called out
+    address = symbol_address(elf, "mq_current_layer")
+    if address is not None:
+        try:
+            current = read_u32(address)
+        except McuqualError:
+            current = None
+        if current:
+            index = current - 1
+            name = layer_names[index] if index < len(layer_names) else "?"
+            parts.append(f"during layer {index} ({name})")
+        elif current == 0:
+            parts.append("outside any layer")
+    if not parts:
+        return error
+    return TargetFaultError(f"{error} {', '.join(parts)}", error.registers, error.address, where)
 
 
 @dataclass
@@ -79,7 +130,10 @@ def run_on_target(probe: ProbeChoice, board: Board, image: FirmwareImage,
                   generated: GeneratedModel, inputs: np.ndarray, golden: np.ndarray, label: str,
                   timed_runs: int = TIMED_RUNS, timeout_s: float = 600.0,
                   power_monitor: str = "auto") -> OnTargetRun:
-    """Flash (if needed), boot and run `inputs` through the firmware mailbox."""
+    """Flash (if needed), boot and run `inputs` through the firmware mailbox.
+
+    `timeout_s`: how long one inference (or the boot) may take before the target counts as
+    hung; `inference_budget_s` derives it from the model's size."""
     cycles: list[int] = []
     per_layer: list[list[int]] = []
     outputs: list[np.ndarray] = []
@@ -91,7 +145,10 @@ def run_on_target(probe: ProbeChoice, board: Board, image: FirmwareImage,
         session.set_cycle_model(True)
         session.start()
         runner = MailboxRunner(session, image.elf, timeout_s=timeout_s)
-        runner.boot()
+        try:
+            runner.boot()
+        except TargetFaultError as exc:
+            raise locate_fault(exc, image.elf, generated.layers, session.read_u32) from exc
         monitor = open_power_monitor(power_monitor, probe, board, session.pin_edges)
         if monitor is not None:
             monitor.start()
@@ -115,8 +172,10 @@ def run_on_target(probe: ProbeChoice, board: Board, image: FirmwareImage,
                 bar.update(1)
             log_lines = runner.finish()
         except McuqualError as exc:
+            if isinstance(exc, TargetFaultError):
+                exc = locate_fault(exc, image.elf, generated.layers, session.read_u32)
             if not outputs:
-                raise
+                raise exc
             interrupted = str(exc)              # keep what was measured before the loss
             log_lines = runner.log_lines()
         finally:

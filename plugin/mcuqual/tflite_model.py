@@ -7,10 +7,14 @@ corrupt or non-integer file is rejected before any interpreter touches it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import ModelError
+
+if TYPE_CHECKING:
+    from .preprocessing import Preprocessing
 
 _TENSOR_TYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 9: "int8",
                  7: "int16", 10: "float64"}
@@ -122,8 +126,22 @@ def read(flatbuffer: bytes, label: str = "model") -> TfliteSummary:
                          file_bytes=len(flatbuffer))
 
 
-def quantize_images(images: np.ndarray, info: TensorInfo) -> np.ndarray:
-    """uint8 RGB pixels -> the model's int8 input, through the float preprocessing (pixel/255)."""
-    real = images.astype(np.float64) / 255.0
-    q = np.round(real / info.scale) + info.zero_point
-    return np.clip(q, -128, 127).astype(np.int8)
+IMAGE_INPUT_SHAPE = (1, 32, 32, 3)
+
+
+def require_image_input(summary: TfliteSummary, label: str) -> None:
+    """The suite feeds one 32x32 RGB CIFAR-10 image per inference and reads 10 scores."""
+    if summary.input.shape != IMAGE_INPUT_SHAPE:
+        raise ModelError(f"{label}: input tensor '{summary.input.name}' has shape "
+                         f"{list(summary.input.shape)}; the suite feeds CIFAR-10 images as "
+                         f"{list(IMAGE_INPUT_SHAPE)} (batch 1, NHWC). Convert with a fixed batch "
+                         "size of 1 and a 32x32x3 input.")
+    if int(np.prod(summary.output.shape)) != 10:
+        raise ModelError(f"{label}: output tensor '{summary.output.name}' has shape "
+                         f"{list(summary.output.shape)}; a CIFAR-10 classifier has 10 scores.")
+
+
+def quantize_images(images: np.ndarray, info: TensorInfo,
+                    preprocessing: "Preprocessing") -> np.ndarray:
+    """uint8 RGB pixels -> the model's int8 input, through its declared float preprocessing."""
+    return preprocessing.quantize(images, info.scale, info.zero_point)

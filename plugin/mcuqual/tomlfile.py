@@ -14,3 +14,5 @@ def read_toml(path: Path, error: type[McuqualError] = ConfigError) -> dict[str, 
         return tomllib.loads(Path(path).read_text())
     except tomllib.TOMLDecodeError as exc:
         raise error(f"{path}: not valid TOML: {exc}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"{path}: cannot be read as text: {exc}") from exc

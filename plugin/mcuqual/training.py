@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .dataset import Cifar10, Split
+from .preprocessing import PIXEL_OVER_255
 from .zoo import HISTORY_PLOT, ZooModel
 
 if TYPE_CHECKING:
@@ -80,14 +81,14 @@ def make_train_dataset(split: Split, batch_size: int, augmentation: tuple[str, .
 
 
 def float_inputs(images: np.ndarray) -> np.ndarray:
-    """The float models' preprocessing: RGB pixel / 255."""
-    return images.astype(np.float32) / 255.0
+    """The float models' preprocessing: RGB pixel / 255 (what a trainable card must declare)."""
+    return PIXEL_OVER_255.to_float(images, np.float32)
 
 
 def _optimizer(model: ZooModel, steps_per_epoch: int, epochs: int):
     import keras
 
-    recipe = model.recipe
+    recipe = model.require_recipe()
     total = max(1, steps_per_epoch * epochs)
     warmup = min(total - 1, steps_per_epoch * recipe.warmup_epochs)
     if recipe.schedule == "cosine":
@@ -131,7 +132,7 @@ def train(model: ZooModel, dataset: Cifar10, *, epochs: int | None = None,
     """
     import keras
 
-    recipe = model.recipe
+    recipe = model.require_recipe()
     epochs = epochs or recipe.epochs
     output_dir = Path(output_dir or model.folder)
     checkpoint_dir = output_dir / "checkpoint"

@@ -1,7 +1,6 @@
 """Does the firmware's C compute what tflite_micro computes? Checked on every test image."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,6 +9,7 @@ from .cache import Cache, content_hash
 from .codegen import GeneratedModel
 from .errors import McuqualError
 from .host_twin import HostTwin, run_parallel
+from .workers import default_workers
 
 
 class BitExactnessError(McuqualError):
@@ -62,7 +62,8 @@ def compare_with_reference(twin: HostTwin, inputs: np.ndarray, golden: np.ndarra
         mismatched = np.load(marker)
         cached = True
     else:
-        outputs = run_parallel(twin, inputs, workers=max(1, min(4, os.cpu_count() or 1)))
+        outputs = run_parallel(twin, inputs, label, generated.macs if generated else 0,
+                               workers=default_workers())
         mismatched = np.flatnonzero((outputs != golden).any(axis=1))
         np.save(marker, mismatched)
         cached = False

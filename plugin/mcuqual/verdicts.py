@@ -79,5 +79,12 @@ def not_measurable(requirement: Requirement, reason: str) -> Verdict:
                    f"{PREFIX[Status.NOT_MEASURABLE]}: {reason}")
 
 
+def undeployable(requirement: Requirement, reason: str) -> Verdict:
+    """Nothing was deployed (the model does not fit the board): no figure, and not met."""
+    return Verdict(requirement, Status.NOT_MET,
+                   f"{PREFIX[Status.NOT_MET]}: the model cannot be deployed, so nothing meets "
+                   f"{requirement.describe_threshold()}: {reason}")
+
+
 def error(requirement: Requirement, reason: str) -> Verdict:
     return Verdict(requirement, Status.ERROR, f"{PREFIX[Status.ERROR]}: {reason}")

@@ -1,18 +1,24 @@
-"""The model zoo: one folder per model with a builder, a card and trained artifacts.
+"""The model zoo: one folder per model, and the user's own models beside it.
 
-A folder is a model if it holds `model.py` (with `build()`) and `card.toml`.
-Artifacts are optional: a model without them is still listed, so the suite can
-say "not trained yet" instead of quietly qualifying fewer models.
+A folder is a model if it holds a card (`card.toml`), a builder (`model.py`) or a
+`.tflite`. The card's `[input]` table *declares* the float preprocessing (see
+`preprocessing`); that is all a user's own INT8 `.tflite` needs. A builder and a
+`[recipe]` are needed only to train (`--train`). A folder that cannot be read is
+still listed, as a broken model whose tests report its one-line problem, so one
+half-made folder never stops the other models.
 """
 from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from .errors import ConfigError, MissingArtifactError, ModelError
+from .preprocessing import PIXEL_OVER_255 as TRAINED_PREPROCESSING
+from .preprocessing import Preprocessing, PreprocessingError, from_table
 from .tomlfile import read_toml
 
 if TYPE_CHECKING:  # keras is heavy; import it only where a model is built
@@ -26,6 +32,8 @@ HISTORY_FILE = "history.json"
 HISTORY_PLOT = "history.png"
 RESULTS_FILE = "results.json"
 CHECKPOINT_DIR = "checkpoint"
+# Names reach file names, Allure ids and generated C: keep them to a safe alphabet.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -56,18 +64,70 @@ class Recipe:
                 augmentation=tuple(table.get("augmentation", ())), seed=int(table["seed"]))
         except KeyError as exc:
             raise ModelError(f"{where}: [recipe] lacks {exc.args[0]!r}.") from exc
+        except (TypeError, ValueError) as exc:
+            raise ModelError(f"{where}: [recipe] has a value of the wrong type ({exc}).") from exc
 
 
 @dataclass(frozen=True)
 class ZooModel:
+    """A model folder (or a one-off `.tflite`): what the card declares and where the files are.
+
+    `problem` is set for a folder that could not be read; every stage that needs the
+    model raises it (`require_usable`), so its tests report it and the others run.
+    """
+
     name: str
     folder: Path
     title: str
     summary: str
     input_shape: tuple[int, ...]
-    preprocessing: str
-    recipe: Recipe
+    preprocessing: Preprocessing | None
+    recipe: Recipe | None
     card: dict[str, Any] = field(repr=False)
+    tflite_file: str = TFLITE_FILE
+    problem: str | None = None
+
+    @classmethod
+    def broken(cls, folder: Path, problem: str) -> "ZooModel":
+        return cls(name=folder.name, folder=folder, title=folder.name, summary="",
+                   input_shape=(32, 32, 3), preprocessing=None, recipe=None, card={},
+                   problem=problem)
+
+    @classmethod
+    def from_tflite(cls, path: Path, preprocessing: Preprocessing) -> "ZooModel":
+        """A `.tflite` outside the zoo (`--tflite PATH --preprocessing ...`)."""
+        path = Path(path).resolve()
+        name = re.sub(r"[^A-Za-z0-9_.-]", "_", path.stem)[:64].lstrip("._-") or "model"
+        if not path.is_file():
+            return cls.broken(path.parent / name, f"--tflite {path}: no such file.")
+        return cls(name=name, folder=path.parent, title=path.name, summary=f"one-off file {path}",
+                   input_shape=(32, 32, 3), preprocessing=preprocessing, recipe=None, card={},
+                   tflite_file=path.name)
+
+    @property
+    def has_builder(self) -> bool:
+        return (self.folder / BUILDER_FILE).is_file()
+
+    def require_usable(self) -> None:
+        if self.problem is not None:
+            raise ModelError(self.problem)
+
+    def require_recipe(self) -> "Recipe":
+        """Training (and quantizing a float model) needs a builder, a recipe and the preprocessing
+        the training code implements; qualifying a committed .tflite needs none of them."""
+        self.require_usable()
+        if self.recipe is None or not self.has_builder:
+            raise ModelError(
+                f"model {self.name} cannot be trained: --train needs {BUILDER_FILE} with a build() "
+                f"function and a [recipe] table in {CARD_FILE}; without them the committed "
+                f"{self.tflite_file} is qualified as it is.")
+        if self.preprocessing != TRAINED_PREPROCESSING:
+            raise ModelError(
+                f"model {self.name}: the suite trains and quantizes float models on RGB "
+                f"{TRAINED_PREPROCESSING.describe()} inputs, but its card declares "
+                f"{self.preprocessing.describe() if self.preprocessing else 'none'}; train it "
+                "yourself and bring the INT8 .tflite.")
+        return self.recipe
 
     @property
     def keras_path(self) -> Path:
@@ -75,7 +135,7 @@ class ZooModel:
 
     @property
     def tflite_path(self) -> Path:
-        return self.folder / TFLITE_FILE
+        return self.folder / self.tflite_file
 
     @property
     def history_path(self) -> Path:
@@ -120,43 +180,84 @@ class ZooModel:
             raise ModelError(f"model {self.name}: build() failed: {exc}") from exc
 
     def require_trained(self) -> None:
-        if not self.trained:
-            raise MissingArtifactError(
-                f"model {self.name} has no trained artifacts ({self.folder / KERAS_FILE} and "
-                f"{self.folder / TFLITE_FILE} are missing). Train it with "
-                f"`pytest qualification --model {self.name} --train` or "
-                f"`mcuqual-train {self.name}`.")
+        self.require_usable()
+        if self.trained:
+            return
+        if not self.has_builder:
+            raise ModelError(f"model {self.name}: {self.folder} holds no {self.tflite_file}; put "
+                             f"the INT8 .tflite there (or name it with tflite = \"...\" in "
+                             f"{CARD_FILE}).")
+        raise MissingArtifactError(
+            f"model {self.name} has no trained artifacts ({self.folder / KERAS_FILE} and "
+            f"{self.folder / TFLITE_FILE} are missing). Train it with "
+            f"`pytest qualification --model {self.name} --train` or "
+            f"`mcuqual-train {self.name}`.")
+
+
+def _tflite_file(folder: Path, card: dict[str, Any], card_path: Path) -> str:
+    named = card.get("tflite")
+    if named is not None:
+        if not isinstance(named, str) or Path(named).name != named:
+            raise ModelError(f"{card_path}: tflite = {named!r} must be a file name in {folder}.")
+        if not (folder / named).is_file():
+            raise ModelError(f"{card_path}: tflite = {named!r}, but {folder / named} does not exist.")
+        return named
+    if (folder / TFLITE_FILE).is_file() or (folder / BUILDER_FILE).is_file():
+        return TFLITE_FILE
+    found = sorted(p.name for p in folder.glob("*.tflite"))
+    if len(found) > 1:
+        raise ModelError(f"{folder}: holds {len(found)} .tflite files ({', '.join(found)}); name "
+                         f"the one to qualify with tflite = \"...\" in {CARD_FILE}.")
+    return found[0] if found else TFLITE_FILE
 
 
 def load_model_folder(folder: Path) -> ZooModel:
+    """Read one model folder; ModelError (one line, saying what to add) if it is unusable."""
     card_path = folder / CARD_FILE
-    if not (folder / BUILDER_FILE).is_file():
-        raise ModelError(f"{folder}: a model folder needs {BUILDER_FILE} with a build() function.")
+    if not NAME_PATTERN.fullmatch(folder.name):
+        raise ModelError(f"{folder}: a model folder's name may hold only letters, digits, '_', "
+                         "'.' and '-' (it names files and generated C).")
     if not card_path.is_file():
-        raise ModelError(f"{folder}: a model folder needs {CARD_FILE} (title, input, recipe).")
+        raise ModelError(
+            f"{folder}: a model folder needs {CARD_FILE} declaring how the model's float input "
+            f"was made from the pixels; the smallest card is two lines: [input] and "
+            f"preprocessing = \"pixel / 255\" (or \"pixel\", ...; see README \"Qualify your own "
+            f"model\").")
     card = read_toml(card_path, ModelError)
     name = card.get("name", folder.name)
     if name != folder.name:
         raise ModelError(f"{card_path}: name {name!r} differs from its folder {folder.name!r}.")
-    if "recipe" not in card:
-        raise ModelError(f"{card_path}: lacks a [recipe] table.")
     inputs = card.get("input", {})
+    if not isinstance(inputs, dict):
+        raise ModelError(f"{card_path}: [input] must be a table.")
+    try:
+        declared = from_table(inputs, str(card_path))
+    except PreprocessingError as exc:
+        raise ModelError(str(exc)) from None
+    recipe = Recipe.from_table(card["recipe"], card_path) if "recipe" in card else None
     return ZooModel(
         name=name, folder=folder, title=card.get("title", name), summary=card.get("summary", ""),
-        input_shape=tuple(inputs.get("shape", (32, 32, 3))),
-        preprocessing=inputs.get("preprocessing", "pixel / 255"),
-        recipe=Recipe.from_table(card["recipe"], card_path), card=card)
+        input_shape=tuple(inputs.get("shape", (32, 32, 3))), preprocessing=declared,
+        recipe=recipe, card=card, tflite_file=_tflite_file(folder, card, card_path))
+
+
+def _is_model_folder(folder: Path) -> bool:
+    return ((folder / BUILDER_FILE).is_file() or (folder / CARD_FILE).is_file()
+            or any(folder.glob("*.tflite")))
 
 
 def discover(models_dir: Path) -> dict[str, ZooModel]:
-    """Every model folder under `models_dir`, by name."""
+    """Every model folder under `models_dir`, by name; unreadable ones as broken models."""
     models_dir = Path(models_dir)
     if not models_dir.is_dir():
         raise ConfigError(f"models folder {models_dir} does not exist.")
     found = {}
     for folder in sorted(p for p in models_dir.iterdir() if p.is_dir()):
-        if (folder / BUILDER_FILE).is_file() or (folder / CARD_FILE).is_file():
-            model = load_model_folder(folder)
+        if _is_model_folder(folder):
+            try:
+                model = load_model_folder(folder)
+            except ModelError as exc:
+                model = ZooModel.broken(folder, str(exc))
             found[model.name] = model
     return found
 

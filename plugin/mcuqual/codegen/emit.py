@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import tflite_model
+from ..zoo import NAME_PATTERN
 from . import params as qp
 from .arena import Buffer, plan
 from .graph import CodegenError, Graph, Op, Tensor, read_graph
@@ -13,6 +14,22 @@ from .graph import CodegenError, Graph, Op, Tensor, read_graph
 SUPPORTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "MAX_POOL_2D",
              "MEAN", "ADD", "MUL", "RESHAPE", "SOFTMAX")
 ALIAS_OPS = ("RESHAPE",)
+# The unsigned fields of the kernels' parameter structs (firmware/kernels/mq_nn.h) and the
+# largest value each holds: a layer beyond them is refused here, not truncated by the compiler.
+_U8, _U16 = 0xFF, 0xFFFF
+FIELD_LIMITS = {
+    "mq_conv_params_t": {**dict.fromkeys(("in_h", "in_w", "in_c", "out_h", "out_w", "out_c"), _U16),
+                         **dict.fromkeys(("k_h", "k_w", "stride_h", "stride_w", "dil_h", "dil_w",
+                                          "pad_top", "pad_left", "depth_multiplier"), _U8)},
+    "mq_fc_params_t": {"in_features": _U16, "out_features": _U16, "per_channel": _U8},
+    "mq_pool_params_t": {**dict.fromkeys(("in_h", "in_w", "channels", "out_h", "out_w"), _U16),
+                         **dict.fromkeys(("k_h", "k_w", "stride_h", "stride_w", "pad_top",
+                                          "pad_left"), _U8)},
+    "mq_mean_params_t": dict.fromkeys(("in_h", "in_w", "channels"), _U16),
+    "mq_softmax_params_t": {"rows": _U16, "depth": _U16},
+}
+# What a converter emits to compute a shape at run time (a dynamic batch dimension).
+DYNAMIC_SHAPE_OPS = ("SHAPE", "STRIDED_SLICE", "PACK", "GATHER", "CONCATENATION")
 
 
 @dataclass
@@ -26,6 +43,12 @@ class GeneratedModel:
     output_bytes: int
     tensor_offsets: dict[int, int] = field(default_factory=dict)
     layer_tensors: list[int] = field(default_factory=list)   # .tflite tensor each layer writes
+    layer_macs: list[int] = field(default_factory=list)      # Graph.macs of each layer's op
+
+    @property
+    def macs(self) -> int:
+        """MACs of one inference, counted from the .tflite graph (any model, Keras or not)."""
+        return sum(self.layer_macs)
 
 
 def _c_array(ctype: str, name: str, values: np.ndarray | list[int], per_line: int = 24) -> str:
@@ -60,6 +83,7 @@ class _Emitter:
         self.constant_bytes = 0
         self.alias: dict[int, int] = {}
         self.scratch: dict[int, int] = {}               # op index -> scratch bytes for its call
+        self.op: Op | None = None                       # the operator being emitted
 
     # ---- helpers ----------------------------------------------------------
     def fail(self, op: Op, message: str) -> CodegenError:
@@ -92,6 +116,10 @@ class _Emitter:
         return name
 
     def struct(self, ctype: str, name: str, fields: dict[str, int]) -> str:
+        for field_name, limit in FIELD_LIMITS.get(ctype, {}).items():
+            if field_name in fields and not 0 <= int(fields[field_name]) <= limit:
+                raise self.fail(self.op, f"{field_name} = {int(fields[field_name])} exceeds what "
+                                         f"the kernels' {ctype} holds (0..{limit}).")
         self.decls.append(_struct(ctype, name, fields))
         return name
 
@@ -101,8 +129,14 @@ class _Emitter:
     # ---- operators --------------------------------------------------------
     def emit(self, op: Op) -> None:
         if op.kind not in SUPPORTED:
+            hint = ""
+            if op.kind in DYNAMIC_SHAPE_OPS:
+                hint = (" The model computes shapes at run time, as a model converted with a "
+                        "dynamic batch dimension does: convert it with a fixed batch size of 1 "
+                        "(e.g. keras.Input(shape=(32, 32, 3), batch_size=1)).")
             raise self.fail(op, f"not supported by the mcuqual kernels (supported: "
-                                f"{', '.join(SUPPORTED)}).")
+                                f"{', '.join(SUPPORTED)}).{hint}")
+        self.op = op
         getattr(self, f"op_{op.kind.lower()}")(op)
 
     def _conv_common(self, op: Op, depthwise: bool) -> None:
@@ -295,6 +329,9 @@ def _storage(alias: dict[int, int], index: int) -> int:
 
 def generate(flatbuffer: bytes, name: str) -> GeneratedModel:
     """The C sources of one model; raises CodegenError naming op, tensor and model."""
+    if not NAME_PATTERN.fullmatch(name):      # the name is written into C source
+        raise CodegenError(f"model name {name!r}: only letters, digits, '_', '.' and '-' may "
+                           "reach generated C.")
     tflite_model.read(flatbuffer, name)      # corrupt or non-integer files fail here, clearly
     graph = read_graph(flatbuffer, name)
     emitter = _Emitter(graph)
@@ -326,6 +363,7 @@ def generate(flatbuffer: bytes, name: str) -> GeneratedModel:
     tensor_offsets = {t.index: offsets[_storage(emitter.alias, t.index)]
                       for t in graph.tensors if _storage(emitter.alias, t.index) in offsets}
     layer_names = [layer for layer, _, _ in emitter.calls]
+    layer_macs = [graph.macs(graph.ops[int(layer.split(":")[0])]) for layer in layer_names]
     layer_offsets = [tensor_offsets[o] for _, _, o in emitter.calls]
     source = _translation_unit(name, emitter, tensor_offsets, scratch_offsets, arena_bytes,
                                inp.elements, out.elements, layer_names, layer_offsets,
@@ -340,7 +378,7 @@ def generate(flatbuffer: bytes, name: str) -> GeneratedModel:
     return GeneratedModel(name, {"mq_model_data.c": source, "mq_model_config.h": config},
                           arena_bytes,
                           emitter.constant_bytes, layer_names, inp.elements, out.elements,
-                          tensor_offsets, [o for _, _, o in emitter.calls])
+                          tensor_offsets, [o for _, _, o in emitter.calls], layer_macs)
 
 
 def _scratch_key(op_index: int) -> int:

@@ -62,6 +62,24 @@ class Graph:
     def tensor(self, index: int) -> Tensor:
         return self.tensors[index]
 
+    def macs(self, op: Op) -> int:
+        """Multiply-accumulates of one inference through `op`, from the tensor shapes alone.
+
+        CONV_2D: output elements x the filter's kh x kw x input channels;
+        DEPTHWISE_CONV_2D: output elements x kh x kw; FULLY_CONNECTED: output elements x
+        input features. Pooling, MEAN, ADD, MUL and SOFTMAX multiply by no weight: 0,
+        as `mcuqual.macs` counts a Keras model (the two agree where both exist).
+        """
+        if op.kind not in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+            return 0
+        out = self.tensor(op.outputs[0]).elements
+        weights = self.tensor(op.inputs[1]).shape
+        if op.kind == "CONV_2D":              # filter [out channels, kh, kw, in channels]
+            return out * int(np.prod(weights[1:]))
+        if op.kind == "DEPTHWISE_CONV_2D":    # filter [1, kh, kw, out channels]
+            return out * int(weights[1]) * int(weights[2])
+        return out * int(weights[-1])         # weights [units, input features]
+
 
 _NUMPY = {"int8": np.int8, "int32": np.int32, "uint8": np.uint8, "int16": np.int16,
           "int64": np.int64, "float32": np.float32}

@@ -95,9 +95,11 @@ STM32L4R9_IDCODE = 0x1001_0470
 class TargetFaultError(McuqualError):
     """The firmware did something real hardware would fault on."""
 
-    def __init__(self, message: str, registers: dict[str, int], address: int | None) -> None:
+    def __init__(self, message: str, registers: dict[str, int], address: int | None,
+                 where: dict[str, int] | None = None) -> None:
         super().__init__(message)
         self.registers, self.address = registers, address
+        self.where = where if where is not None else registers   # pc/lr of the faulting code
 
 
 class TargetTimeoutError(McuqualError):
