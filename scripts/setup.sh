@@ -42,7 +42,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 echo "[setup] installing mcuqual and its dependencies into .venv"
-.venv/bin/python -m pip install --quiet -e .
+.venv/bin/python -m pip install --quiet -e ".[dev]"
 if [ ! -x node_modules/.bin/allure ]; then
     echo "[setup] installing the Allure report generator (npm ci)"
     npm ci --no-audit --no-fund --loglevel=error >/dev/null

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mcuqual.dataset import load_cifar10, resolve_directory
+from mcuqual.data.cifar10 import load_cifar10, resolve_directory
 
 REPO = Path(__file__).resolve().parent.parent
 pytest_plugins = ["pytester"]
@@ -66,8 +66,8 @@ def tiny_keras_path(tmp_path_factory, cifar) -> Path:
 @pytest.fixture(scope="session")
 def tiny_tflite(tiny_keras_path, cifar) -> bytes:
     import keras
-    from mcuqual.calibration import calibration_images
-    from mcuqual.quantize import convert
+    from mcuqual.quantize.calibration import calibration_images
+    from mcuqual.quantize.convert import convert
 
     model = keras.models.load_model(tiny_keras_path, compile=False)
     return convert(model, calibration_images(cifar, count=100))

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mcuqual import codegen
-from mcuqual.boards import select_boards
-from mcuqual.cache import Cache
-from mcuqual.firmware_build import build_firmware
-from mcuqual.mailbox_runner import MailboxRunner
-from mcuqual.virtual import VirtualTarget
+from mcuqual.firmware import codegen
+from mcuqual.boards.profile import select_boards
+from mcuqual.common.cache import Cache
+from mcuqual.firmware.build import build_firmware
+from mcuqual.target.mailbox_runner import MailboxRunner
+from mcuqual.target.virtual import VirtualBoard
 
 BOARD = select_boards(Path(__file__).resolve().parent.parent / "qualification" / "boards",
                       ["stm32l4r9"])[0]
@@ -25,7 +25,7 @@ def tiny_runner_factory(tiny_tflite, tmp_path_factory):
                            Cache(tmp_path_factory.mktemp("bench")))
 
     def make(cycle_accurate: bool) -> MailboxRunner:
-        target = VirtualTarget(BOARD, cycle_accurate=cycle_accurate)
+        target = VirtualBoard(BOARD, cycle_accurate=cycle_accurate)
         target.load_elf(image.elf)
         target.reset(halt=False)
         runner = MailboxRunner(target, image.elf)

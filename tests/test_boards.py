@@ -4,8 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from mcuqual.boards import load_board, select_boards
-from mcuqual.errors import ConfigError
+from mcuqual.boards.profile import load_board, select_boards
+from mcuqual.common.errors import ConfigError
 
 BOARDS = Path(__file__).resolve().parent.parent / "qualification" / "boards"
 

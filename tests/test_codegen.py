@@ -6,17 +6,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mcuqual import codegen, reference, tflite_model, zoo
-from mcuqual.cache import Cache
-from mcuqual.calibration import calibration_images
-from mcuqual.codegen import params as qp
-from mcuqual.codegen.arena import Buffer, plan
-from mcuqual.codegen.graph import CodegenError
-from mcuqual.errors import ModelError
-from mcuqual.host_twin import HostTwin, build_host_twin
-from mcuqual.twin_check import first_differing_layer
-from mcuqual.quantize import convert
-from mcuqual.preprocessing import PIXEL_OVER_255
+from mcuqual.firmware import codegen
+from mcuqual.reference import tflm as reference
+from mcuqual.quantize import tflite_model
+from mcuqual.model import zoo
+from mcuqual.common.cache import Cache
+from mcuqual.quantize.calibration import calibration_images
+from mcuqual.firmware.codegen import params as qp
+from mcuqual.firmware.codegen.arena import Buffer, plan
+from mcuqual.firmware.codegen.graph import CodegenError
+from mcuqual.common.errors import ModelError
+from mcuqual.firmware.host_twin import HostTwin, build_host_twin
+from mcuqual.firmware.twin_check import first_differing_layer
+from mcuqual.quantize.convert import convert
+from mcuqual.model.preprocessing import PIXEL_OVER_255
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 SAMPLE = os.environ.get("MCUQUAL_BITEXACT_IMAGES", "300")
@@ -105,7 +108,7 @@ def test_corrupt_and_float_models_are_rejected(tiny_tflite, tiny_keras_path):
         codegen.generate(b"garbage" * 10, "broken")
     import keras
     import tensorflow as tf
-    from mcuqual.capture import captured_fds
+    from mcuqual.common.capture import captured_fds
     converter = tf.lite.TFLiteConverter.from_keras_model(
         keras.models.load_model(tiny_keras_path, compile=False))
     with captured_fds(1, 2):
@@ -151,7 +154,7 @@ def test_a_wrong_multiplier_is_caught_and_located(tiny_tflite, cifar, cache):
     """A deliberately broken requantization in one layer: the check names that layer."""
     import re
 
-    from mcuqual.twin_check import BitExactnessError, compare_with_reference
+    from mcuqual.firmware.twin_check import BitExactnessError, compare_with_reference
 
     generated = codegen.generate(tiny_tflite, "tiny")
     source = generated.sources["mq_model_data.c"]

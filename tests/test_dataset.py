@@ -6,8 +6,8 @@ import shutil
 
 import numpy as np
 import pytest
-from mcuqual import dataset
-from mcuqual.dataset import (
+from mcuqual.data import cifar10 as dataset
+from mcuqual.data.cifar10 import (
     RECORD_BYTES,
     DatasetError,
     load_cifar10,

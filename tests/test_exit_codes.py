@@ -236,7 +236,7 @@ def _wait_for_workers(pid: int, timeout_s: float) -> list[int]:
 
 
 def test_the_report_renderer_replaces_only_its_own_reports(tmp_path):
-    from mcuqual.render import RenderError, render
+    from mcuqual.report.render import RenderError, render
 
     results = tmp_path / "results"
     results.mkdir()
@@ -265,8 +265,8 @@ def test_a_model_too_large_for_the_flash_is_not_met_with_its_size_not_an_error(
         pytester, cifar, cifar_dir):
     import keras
     from keras import layers
-    from mcuqual.calibration import calibration_images
-    from mcuqual.quantize import convert
+    from mcuqual.quantize.calibration import calibration_images
+    from mcuqual.quantize.convert import convert
 
     inputs = keras.Input((32, 32, 3))
     x = layers.Flatten()(layers.Conv2D(60, 1)(inputs))          # 61,440 features

@@ -7,14 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from elftools.elf.elffile import ELFFile
-from mcuqual import codegen
-from mcuqual.boards import select_boards
-from mcuqual.cache import Cache
-from mcuqual.calibration import calibration_images
-from mcuqual.elf_info import analyze
-from mcuqual.firmware_build import ModelTooLargeError, build_firmware
-from mcuqual.host_twin import BuildError
-from mcuqual.quantize import convert
+from mcuqual.firmware import codegen
+from mcuqual.boards.profile import select_boards
+from mcuqual.common.cache import Cache
+from mcuqual.quantize.calibration import calibration_images
+from mcuqual.firmware.elf import analyze
+from mcuqual.firmware.build import ModelTooLargeError, build_firmware
+from mcuqual.firmware.host_twin import BuildError
+from mcuqual.quantize.convert import convert
 
 REPO = Path(__file__).resolve().parent.parent
 BOARD = select_boards(REPO / "qualification" / "boards", ["stm32l4r9"])[0]
@@ -108,7 +108,7 @@ def _struct_members(elf_path, type_name):
 
 
 def test_host_mailbox_layout_matches_the_firmware_struct(tiny_tflite, cache):
-    from mcuqual import mailbox
+    from mcuqual.target import mailbox
 
     image = build_firmware(codegen.generate(tiny_tflite, "tiny"), BOARD, cache)
     members = _struct_members(image.elf, "mq_mailbox_t")
@@ -120,7 +120,7 @@ def test_host_mailbox_layout_matches_the_firmware_struct(tiny_tflite, cache):
 
 def test_ds_cnn_lite_is_designed_to_fit_the_studys_budgets(cifar, cache):
     """The architecture, not the training, decides these bytes: checked with random weights."""
-    from mcuqual import zoo
+    from mcuqual.model import zoo
     from test_codegen import _randomize
 
     model = zoo.discover(REPO / "models")["ds_cnn_lite"]

@@ -4,13 +4,16 @@ from __future__ import annotations
 import time
 
 import pytest
-from mcuqual import codegen, host_twin, reference, tflite_model
-from mcuqual.cache import Cache
-from mcuqual.deployment import StageError, _Memo
-from mcuqual.host_twin import HostTwin, build_host_twin
-from mcuqual.preprocessing import PIXEL_OVER_255
-from mcuqual.twin_check import compare_with_reference
-from mcuqual.workers import WorkerError
+from mcuqual.firmware import codegen
+from mcuqual.firmware import host_twin
+from mcuqual.reference import tflm as reference
+from mcuqual.quantize import tflite_model
+from mcuqual.common.cache import Cache
+from mcuqual.qualify.deployment import StageError, _Memo
+from mcuqual.firmware.host_twin import HostTwin, build_host_twin
+from mcuqual.model.preprocessing import PIXEL_OVER_255
+from mcuqual.firmware.twin_check import compare_with_reference
+from mcuqual.common.workers import WorkerError
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mcuqual import preprocessing, tflite_model
+from mcuqual.model import preprocessing
+from mcuqual.quantize import tflite_model
 from mcuqual.plugin import EXIT_ERROR
-from mcuqual.preprocessing import PreprocessingError
+from mcuqual.model.preprocessing import PreprocessingError
 from project import make_project
 
 
@@ -23,8 +24,8 @@ def raw_pixel_tflite(cifar, tmp_path_factory) -> Path:
     saved as a user would save it."""
     import keras
     from keras import layers
-    from mcuqual.calibration import calibration_images
-    from mcuqual.quantize import convert
+    from mcuqual.quantize.calibration import calibration_images
+    from mcuqual.quantize.convert import convert
 
     keras.utils.set_random_seed(11)
     inputs = keras.Input((32, 32, 3))

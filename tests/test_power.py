@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mcuqual.boards import select_boards
-from mcuqual.measurements import Evidence
+from mcuqual.boards.profile import select_boards
+from mcuqual.common.evidence import Evidence
 from mcuqual.power import PowerTrace, energy_windows
 from mcuqual.power.modelled import ModelledMonitor
 from mcuqual.power.ppk2 import (

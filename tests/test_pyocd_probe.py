@@ -8,19 +8,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mcuqual import codegen, reference, tflite_model
-from mcuqual.boards import select_boards
-from mcuqual.cache import Cache
-from mcuqual.debug_session import BoardSession, ProbeLostError
-from mcuqual.errors import McuqualError
-from mcuqual.firmware_build import build_firmware
-from mcuqual.flash_algo import build_flash_algo
-from mcuqual.mailbox_runner import MailboxRunner
-from mcuqual.probes import choose_probe
-from mcuqual.pyocd_target import TARGET_NAME, stm32l4r9_memory_map, target_origin
+from mcuqual.firmware import codegen
+from mcuqual.reference import tflm as reference
+from mcuqual.quantize import tflite_model
+from mcuqual.boards.profile import select_boards
+from mcuqual.common.cache import Cache
+from mcuqual.target.connection import BoardConnection, ProbeLostError
+from mcuqual.common.errors import McuqualError
+from mcuqual.firmware.build import build_firmware
+from mcuqual.target.pyocd.flash_algo import build_flash_algo
+from mcuqual.target.mailbox_runner import MailboxRunner
+from mcuqual.target.probes import choose_probe
+from mcuqual.target.pyocd.targets import TARGET_NAME, stm32l4r9_memory_map, target_origin
 from pyocd.core.memory_map import MemoryType
-from mcuqual.target_run import run_on_target
-from mcuqual.preprocessing import PIXEL_OVER_255
+from mcuqual.measure.on_target import run_on_target
+from mcuqual.model.preprocessing import PIXEL_OVER_255
 from pyocd.target.pack.flash_algo import PackFlashAlgo
 
 REPO = Path(__file__).resolve().parent.parent
@@ -53,7 +55,7 @@ def test_pyocd_lists_the_virtual_probe(tmp_path):
 def test_pyocd_flash_from_the_command_line(tmp_path, tiny_image):
     result = _pyocd("flash", "-t", TARGET_NAME, "--uid", "virtual-stm32l4r9", str(tiny_image.elf))
     assert result.returncode == 0, result.stdout + result.stderr
-    with BoardSession(BOARD, choose_probe("virtual", BOARD.name)) as session:
+    with BoardConnection(BOARD, choose_probe("virtual", BOARD.name)) as session:
         assert session.flash_holds(tiny_image.elf)
 
 
@@ -78,7 +80,7 @@ def test_target_memory_map_agrees_with_the_board_profile(cache):
 
 
 def test_reset_and_halt_stops_at_the_reset_handler(tiny_image):
-    with BoardSession(BOARD, choose_probe("virtual", BOARD.name)) as session:
+    with BoardConnection(BOARD, choose_probe("virtual", BOARD.name)) as session:
         session.flash(tiny_image.elf)
         target = session.target
         target.reset_and_halt()
@@ -118,5 +120,5 @@ def test_probe_lost_mid_run_keeps_what_was_measured(tiny_tflite, tiny_image, cif
 
 def test_unknown_probe_is_an_immediate_clear_error():
     with pytest.raises(ProbeLostError, match="not connected"):
-        BoardSession(BOARD, choose_probe("virtual", BOARD.name).__class__(
+        BoardConnection(BOARD, choose_probe("virtual", BOARD.name).__class__(
             "physical", "no-such-probe", "nothing")).open()

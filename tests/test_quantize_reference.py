@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from mcuqual import reference, tflite_model
-from mcuqual.cache import Cache
-from mcuqual.capture import captured_fds
-from mcuqual.errors import InterpreterError, ModelError
-from mcuqual.preprocessing import PIXEL_OVER_255
-from mcuqual.workers import WorkerError
+from mcuqual.reference import tflm as reference
+from mcuqual.quantize import tflite_model
+from mcuqual.common.cache import Cache
+from mcuqual.common.capture import captured_fds
+from mcuqual.common.errors import InterpreterError, ModelError
+from mcuqual.model.preprocessing import PIXEL_OVER_255
+from mcuqual.common.workers import WorkerError
 
 
 def test_quantized_model_is_full_integer(tiny_tflite):
@@ -135,8 +136,8 @@ def _relu_then_batchnorm(gain: float):
 def test_activation_ranges_are_the_ranges_the_tensors_take(cifar):
     """Each activation's int8 scale must come from its own values: the ReLU before a
     batch-norm multiply gets the ReLU's range, not the product's (12x too wide in vgg)."""
-    from mcuqual.calibration import calibration_images
-    from mcuqual.quantize import convert
+    from mcuqual.quantize.calibration import calibration_images
+    from mcuqual.quantize.convert import convert
 
     model, relu_only = _relu_then_batchnorm(gain=10.0)
     images = calibration_images(cifar, 100)
@@ -162,9 +163,9 @@ def _int8_tensors(flatbuffer: bytes) -> dict[str, float]:
 def test_a_layer_without_an_int8_kernel_is_refused_by_name(cifar):
     import keras
     from keras import layers
-    from mcuqual.calibration import calibration_images
-    from mcuqual.errors import QuantizationError
-    from mcuqual.quantize import convert
+    from mcuqual.quantize.calibration import calibration_images
+    from mcuqual.common.errors import QuantizationError
+    from mcuqual.quantize.convert import convert
 
     inputs = keras.Input((32, 32, 3), name="image")
     x = layers.Conv2D(4, 3, name="conv")(inputs)

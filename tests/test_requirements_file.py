@@ -4,8 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from mcuqual.errors import ConfigError
-from mcuqual.requirements import load_requirements
+from mcuqual.common.errors import ConfigError
+from mcuqual.qualify.requirements import load_requirements
 
 REPO = Path(__file__).resolve().parent.parent
 

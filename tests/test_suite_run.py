@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from mcuqual.plugin import EXIT_ERROR
-from mcuqual.regression import Baseline
-from mcuqual.render import render, view
+from mcuqual.qualify.regression import Baseline
+from mcuqual.report.render import render, view
 from project import add_model, make_project
 
 REPO = Path(__file__).resolve().parent.parent
@@ -32,9 +32,9 @@ def _independent_top1(keras_path, cifar) -> float:
     """Top-1 of the same model through TensorFlow Lite (not tflite_micro), for cross-checking."""
     import keras
     import tensorflow as tf
-    from mcuqual.calibration import calibration_images
-    from mcuqual.capture import captured_fds
-    from mcuqual.quantize import convert
+    from mcuqual.quantize.calibration import calibration_images
+    from mcuqual.common.capture import captured_fds
+    from mcuqual.quantize.convert import convert
 
     flatbuffer = convert(keras.models.load_model(keras_path, compile=False),
                          calibration_images(cifar))
@@ -151,7 +151,7 @@ def test_missing_dataset_fails_accuracy_but_keeps_the_other_figures(pytester, ti
     folder = add_model(pytester.path, "tiny", None)
     # a committed .tflite needs no dataset for its weights and arena
     import keras
-    from mcuqual.quantize import convert
+    from mcuqual.quantize.convert import convert
     rng = np.random.default_rng(0)
     model = keras.models.load_model(tiny_keras_path, compile=False)
     (folder / "model_int8.tflite").write_bytes(

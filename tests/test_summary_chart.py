@@ -7,7 +7,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from mcuqual.summary import _label_points  # noqa: E402
+from mcuqual.report.summary import _label_points  # noqa: E402
 
 
 def test_labels_of_neighbouring_models_neither_overlap_nor_leave_the_axes():

@@ -5,7 +5,8 @@ import json
 from pathlib import Path
 
 import pytest
-from mcuqual import training, zoo
+from mcuqual.training import train as training
+from mcuqual.model import zoo
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 
@@ -48,7 +49,7 @@ def test_checkpoint_resumes_instead_of_restarting(cifar, tmp_path):
 
 def test_augmentation_differs_between_epochs(cifar):
     import numpy as np
-    from mcuqual.dataset import Split
+    from mcuqual.data.cifar10 import Split
 
     one_image = Split(np.repeat(cifar.train.images[:1], 8, axis=0), np.zeros(8, dtype=np.uint8))
     data = training.make_train_dataset(one_image, 8, ("random_crop_pad4", "horizontal_flip"), 1)

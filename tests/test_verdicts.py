@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import pytest
-from mcuqual.measurements import Evidence, Measurement
-from mcuqual.requirements import Requirement
-from mcuqual.verdicts import Status, judge
+from mcuqual.common.evidence import Evidence, Measurement
+from mcuqual.qualify.requirements import Requirement
+from mcuqual.qualify.verdicts import Status, judge
 
 
 def _req(metric, op, threshold, unit):

@@ -8,19 +8,21 @@ from pathlib import Path
 import capstone
 import numpy as np
 import pytest
-from mcuqual import codegen, reference, tflite_model
-from mcuqual.boards import select_boards
-from mcuqual.cache import Cache
-from mcuqual.codegen import GeneratedModel
-from mcuqual.debug_session import BoardSession
-from mcuqual.firmware_build import build_firmware
-from mcuqual.mailbox_runner import MailboxRunner
-from mcuqual.probes import choose_probe
-from mcuqual.target_run import inference_budget_s, run_on_target
-from mcuqual.virtual import TargetFaultError, TargetTimeoutError, VirtualTarget
-from mcuqual.virtual.cycles import BRANCH_REFILL, CycleModel, instruction_cycles
-from mcuqual.virtual.itm import SYNC, local_timestamp, source_packet
-from mcuqual.preprocessing import PIXEL_OVER_255
+from mcuqual.firmware import codegen
+from mcuqual.reference import tflm as reference
+from mcuqual.quantize import tflite_model
+from mcuqual.boards.profile import select_boards
+from mcuqual.common.cache import Cache
+from mcuqual.firmware.codegen import GeneratedModel
+from mcuqual.target.connection import BoardConnection
+from mcuqual.firmware.build import build_firmware
+from mcuqual.target.mailbox_runner import MailboxRunner
+from mcuqual.target.probes import choose_probe
+from mcuqual.measure.on_target import inference_budget_s, run_on_target
+from mcuqual.target.virtual import TargetFaultError, TargetTimeoutError, VirtualBoard
+from mcuqual.target.virtual.cycles import BRANCH_REFILL, CycleModel, instruction_cycles
+from mcuqual.target.virtual.itm import SYNC, local_timestamp, source_packet
+from mcuqual.model.preprocessing import PIXEL_OVER_255
 from pyocd.trace.events import TraceITMEvent
 from pyocd.trace.sink import TraceEventSink
 from pyocd.trace.swo import SWOParser
@@ -97,7 +99,7 @@ def test_taken_branches_pay_the_refill_and_flash_misses_pay_wait_states():
 
 # ---- faults on raw code ------------------------------------------------------------
 def _run_snippet(code_hex: str, r0: int):
-    target = VirtualTarget(BOARD, cycle_accurate=False)
+    target = VirtualBoard(BOARD, cycle_accurate=False)
     target.write_memory(RAM + 0x1000, bytes.fromhex(code_hex))
     target.write_core_register("sp", RAM + 0x800)
     target.write_core_register("r0", r0)
@@ -126,7 +128,7 @@ def test_firmware_boots_runs_bit_exact_and_logs_over_itm(tiny_tflite, cifar, cac
     """Through pyOCD, as the suite does: flash, reset, SWV, the mailbox protocol."""
     generated = codegen.generate(tiny_tflite, "tiny")
     image = build_firmware(generated, BOARD, cache)
-    with BoardSession(BOARD, choose_probe("virtual", BOARD.name)) as session:
+    with BoardConnection(BOARD, choose_probe("virtual", BOARD.name)) as session:
         session.flash(image.elf)
         assert session.flash_holds(image.elf)
         assert not session.flash(image.elf).programmed        # unchanged image: not flashed again
@@ -170,7 +172,7 @@ def test_a_run_does_not_need_pyocds_raw_swv_port(tiny_tflite, cache):
             squatter.listen(1)
         except OSError:
             pass                                    # taken already: the case itself
-        with BoardSession(BOARD, choose_probe("virtual", BOARD.name)) as session:
+        with BoardConnection(BOARD, choose_probe("virtual", BOARD.name)) as session:
             session.flash(image.elf)
             session.start()
             runner = MailboxRunner(session, image.elf)
@@ -229,7 +231,7 @@ def _bad_firmware(behaviour: int, cache):
 def test_broken_firmware_ends_with_a_clear_report(behaviour, error, message, cache):
     """Faults are told from the fault registers pyOCD reads, as on a physical board."""
     image = _bad_firmware(behaviour, cache)
-    with BoardSession(BOARD, choose_probe("virtual", BOARD.name)) as session:
+    with BoardConnection(BOARD, choose_probe("virtual", BOARD.name)) as session:
         session.flash(image.elf)
         session.start()
         runner = MailboxRunner(session, image.elf, timeout_s=5)
@@ -272,7 +274,7 @@ def test_a_hung_target_ends_within_the_budget_its_size_gives(cache):
 def test_emulator_faults_carry_the_access_kind(cache):
     """Run directly on the emulator, a fault also says whether it was a read or a write."""
     image = _bad_firmware(1, cache)
-    target = VirtualTarget(BOARD, cycle_accurate=False)
+    target = VirtualBoard(BOARD, cycle_accurate=False)
     target.load_elf(image.elf)
     target.reset(halt=False)
     target.swo_start()
@@ -325,8 +327,8 @@ def _assemble(source: str, tmp_path) -> tuple[bytes, int]:
     return out.read_bytes(), done
 
 
-def _run_routine(code: bytes, done: int) -> VirtualTarget:
-    target = VirtualTarget(BOARD, cycle_accurate=False)
+def _run_routine(code: bytes, done: int) -> VirtualBoard:
+    target = VirtualBoard(BOARD, cycle_accurate=False)
     target.write_memory(0x0800_2000, b"\x00" * 16)       # old contents: page 2 not erased
     target.write_memory(0x0800_3000, b"\x5a" * 16)       # page 3 must stay as it is
     target.write_memory(RAM + 0x1000, code)
@@ -362,7 +364,7 @@ def test_programming_a_written_double_word_is_a_programming_error(tmp_path):
 
 
 def test_debugger_register_access_and_step():
-    target = VirtualTarget(BOARD, cycle_accurate=False)
+    target = VirtualBoard(BOARD, cycle_accurate=False)
     target.write_memory(RAM + 0x1000, bytes.fromhex("0130fee7"))    # adds r0, #1; b .
     target.write_core_register("pc", RAM + 0x1000)
     target.write_core_register("r0", 41)
@@ -384,9 +386,9 @@ def test_dsp_kernels_on_the_target_are_bit_exact(name, cifar, cache):
     """The Cortex-M4 build runs the kernels' 16-bit lane helpers as DSP instructions
     (SXTB16, SADD16, SMLAD, SMLABB/SMLATT) where the host twin computes them in C:
     check them on the emulated core against tflite_micro."""
-    from mcuqual import zoo
-    from mcuqual.quantize import calibration_images, convert
-    from mcuqual.target_run import run_on_target
+    from mcuqual.model import zoo
+    from mcuqual.quantize.convert import calibration_images, convert
+    from mcuqual.measure.on_target import run_on_target
     from test_codegen import _randomize, paths_model
 
     if name == "paths":
@@ -405,7 +407,7 @@ def test_dsp_kernels_on_the_target_are_bit_exact(name, cifar, cache):
 
 
 def test_rom_table_leads_a_debugger_to_every_component():
-    target = VirtualTarget(BOARD, cycle_accurate=False)
+    target = VirtualBoard(BOARD, cycle_accurate=False)
     rom = 0xE00F_F000
 
     def component_class(base):

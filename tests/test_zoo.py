@@ -5,9 +5,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mcuqual import zoo
-from mcuqual.errors import ConfigError, MissingArtifactError, ModelError
-from mcuqual.macs import model_macs
+from mcuqual.model import zoo
+from mcuqual.common.errors import ConfigError, MissingArtifactError, ModelError
+from mcuqual.model.macs import model_macs
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 
@@ -88,9 +88,9 @@ def test_requantize_reproduces_the_committed_int8_artifact_and_keeps_the_trainin
     import json
     import shutil
 
-    from mcuqual import artifacts
-    from mcuqual.cache import Cache
-    from mcuqual.codegen.graph import read_graph
+    from mcuqual.training import artifacts
+    from mcuqual.common.cache import Cache
+    from mcuqual.firmware.codegen.graph import read_graph
 
     source = zoo.discover(MODELS)["ds_cnn_xs"]
     folder = tmp_path / "ds_cnn_xs"

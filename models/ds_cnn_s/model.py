@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import keras
 
-from mcuqual.blocks import ds_cnn
+from mcuqual.model.blocks import ds_cnn
 
 INPUT_SHAPE = (32, 32, 3)
 NUM_CLASSES = 10

@@ -1,9 +1,9 @@
 """Which power monitor a run uses, from `--power-monitor`."""
 from __future__ import annotations
 
-from ..boards import Board
-from ..errors import ConfigError
-from ..probes import ProbeChoice
+from mcuqual.boards.profile import Board
+from mcuqual.common.errors import ConfigError
+from mcuqual.target.probes import ProbeChoice
 
 CHOICES = "auto, none, virtual or ppk2:DEVICE"
 
@@ -30,9 +30,9 @@ def open_power_monitor(spec: str, probe: ProbeChoice, board: Board, pin_edges=No
     if spec == "none" or not board.marker_pin:
         return None
     if probe.is_virtual:
-        from .modelled import ModelledMonitor
+        from mcuqual.power.modelled import ModelledMonitor
         return ModelledMonitor(board, pin_edges, board.marker_pin)
     if spec.startswith("ppk2:"):
-        from .ppk2 import Ppk2Monitor
+        from mcuqual.power.ppk2 import Ppk2Monitor
         return Ppk2Monitor.open(spec[5:], round(board.power.supply_v * 1000))
     return None

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..boards import Board
-from ..measurements import Evidence
-from .monitor import PowerTrace
+from mcuqual.boards.profile import Board
+from mcuqual.common.evidence import Evidence
+from mcuqual.power.monitor import PowerTrace
 
 SAMPLE_RATE_HZ = 100_000                # what a PPK2 delivers, for comparable plots
 

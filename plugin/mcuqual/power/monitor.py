@@ -12,7 +12,7 @@ from typing import Protocol
 
 import numpy as np
 
-from ..measurements import Evidence
+from mcuqual.common.evidence import Evidence
 
 
 @dataclass(frozen=True)

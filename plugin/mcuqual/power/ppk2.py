@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import McuqualError
-from ..measurements import Evidence
-from .monitor import PowerTrace
+from mcuqual.common.errors import McuqualError
+from mcuqual.common.evidence import Evidence
+from mcuqual.power.monitor import PowerTrace
 
 GET_METADATA, AVERAGE_START, AVERAGE_STOP = 0x19, 0x06, 0x07
 DEVICE_RUNNING_SET, REGULATOR_SET, SET_POWER_MODE = 0x0C, 0x0D, 0x11

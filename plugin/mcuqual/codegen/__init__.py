@@ -1,4 +1,0 @@
-"""From an INT8 .tflite to C: constant arrays, requantization parameters, an arena plan, a schedule."""
-from .emit import GeneratedModel, generate
-
-__all__ = ["GeneratedModel", "generate"]

@@ -1,0 +1,439 @@
+"""C emission: one translation unit per model, calling the kernel library in order."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mcuqual.quantize import tflite_model
+from mcuqual.model.zoo import NAME_PATTERN
+from mcuqual.firmware.codegen import params as qp
+from mcuqual.firmware.codegen.arena import Buffer, plan
+from mcuqual.firmware.codegen.graph import CodegenError, Graph, Op, Tensor, read_graph
+
+SUPPORTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "MAX_POOL_2D",
+             "MEAN", "ADD", "MUL", "RESHAPE", "SOFTMAX")
+ALIAS_OPS = ("RESHAPE",)
+# The unsigned fields of the kernels' parameter structs (firmware/kernels/mq_nn.h) and the
+# largest value each holds: a layer beyond them is refused here, not truncated by the compiler.
+_U8, _U16 = 0xFF, 0xFFFF
+FIELD_LIMITS = {
+    "mq_conv_params_t": {**dict.fromkeys(("in_h", "in_w", "in_c", "out_h", "out_w", "out_c"), _U16),
+                         **dict.fromkeys(("k_h", "k_w", "stride_h", "stride_w", "dil_h", "dil_w",
+                                          "pad_top", "pad_left", "depth_multiplier"), _U8)},
+    "mq_fc_params_t": {"in_features": _U16, "out_features": _U16, "per_channel": _U8},
+    "mq_pool_params_t": {**dict.fromkeys(("in_h", "in_w", "channels", "out_h", "out_w"), _U16),
+                         **dict.fromkeys(("k_h", "k_w", "stride_h", "stride_w", "pad_top",
+                                          "pad_left"), _U8)},
+    "mq_mean_params_t": dict.fromkeys(("in_h", "in_w", "channels"), _U16),
+    "mq_softmax_params_t": {"rows": _U16, "depth": _U16},
+}
+# What a converter emits to compute a shape at run time (a dynamic batch dimension).
+DYNAMIC_SHAPE_OPS = ("SHAPE", "STRIDED_SLICE", "PACK", "GATHER", "CONCATENATION")
+
+
+@dataclass
+class GeneratedModel:
+    name: str
+    sources: dict[str, str]                 # file name -> C text
+    arena_bytes: int
+    constant_bytes: int                     # bytes of the const arrays we emit
+    layers: list[str]
+    input_bytes: int
+    output_bytes: int
+    tensor_offsets: dict[int, int] = field(default_factory=dict)
+    layer_tensors: list[int] = field(default_factory=list)   # .tflite tensor each layer writes
+    layer_macs: list[int] = field(default_factory=list)      # Graph.macs of each layer's op
+
+    @property
+    def macs(self) -> int:
+        """MACs of one inference, counted from the .tflite graph (any model, Keras or not)."""
+        return sum(self.layer_macs)
+
+
+def _c_array(ctype: str, name: str, values: np.ndarray | list[int], per_line: int = 24) -> str:
+    flat = [int(v) for v in np.asarray(values).reshape(-1)]
+    lines = [", ".join(str(v) for v in flat[i:i + per_line]) for i in range(0, len(flat), per_line)]
+    body = ",\n    ".join(lines) if lines else "0"
+    return f"static const {ctype} {name}[{max(1, len(flat))}] MQ_MODEL_CONST = {{\n    {body}\n}};\n"
+
+
+def _struct(ctype: str, name: str, fields: dict[str, int]) -> str:
+    body = ", ".join(f".{k} = {int(v)}" for k, v in fields.items())
+    return f"static const {ctype} {name} MQ_MODEL_CONST = {{{body}}};\n"
+
+
+def conv_scratch_bytes(k_h: int, k_w: int, in_c: int, padded: bool) -> int:
+    """Working memory of mq_conv2d_s8 (see conv2d_s8.c): two pixels' columns widened
+    to 16 bits (16 bytes per started group of four entries), plus one gathered int8
+    column when taps cannot be widened in place (input channels not a multiple of
+    4, outside an unpadded 1x1 layer)."""
+    column = k_h * k_w * in_c
+    widened = 16 * ((column + 3) // 4)
+    pointwise = k_h == 1 and k_w == 1 and not padded
+    gathered = 0 if pointwise or in_c % 4 == 0 else (column + 3) // 4 * 4
+    return widened + gathered
+
+
+class _Emitter:
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+        self.decls: list[str] = []
+        self.calls: list[tuple[str, str, int]] = []      # (layer name, C call, output tensor)
+        self.constant_bytes = 0
+        self.alias: dict[int, int] = {}
+        self.scratch: dict[int, int] = {}               # op index -> scratch bytes for its call
+        self.op: Op | None = None                       # the operator being emitted
+
+    # ---- helpers ----------------------------------------------------------
+    def fail(self, op: Op, message: str) -> CodegenError:
+        return CodegenError(f"model {self.graph.name}: operator {op.index} ({op.kind}): {message}")
+
+    def activation(self, op: Op, index: int, role: str) -> Tensor:
+        tensor = self.graph.tensor(index)
+        if tensor.is_constant:
+            raise self.fail(op, f"{role} '{tensor.name}' is a constant; expected an activation.")
+        if tensor.dtype != "int8" or tensor.scales is None:
+            raise self.fail(op, f"{role} tensor '{tensor.name}' is {tensor.dtype}; the firmware runs "
+                                "int8 activations only (quantize the model fully to int8).")
+        if tensor.shape and tensor.shape[0] != 1:
+            raise self.fail(op, f"{role} tensor '{tensor.name}' has batch {tensor.shape[0]}; "
+                                "the firmware runs batch 1.")
+        return tensor
+
+    def constant(self, op: Op, index: int, role: str, dtype: str) -> Tensor:
+        tensor = self.graph.tensor(index)
+        if not tensor.is_constant:
+            raise self.fail(op, f"{role} '{tensor.name}' is not a constant; the firmware needs "
+                                "constant weights.")
+        if tensor.dtype != dtype:
+            raise self.fail(op, f"{role} '{tensor.name}' is {tensor.dtype}, expected {dtype}.")
+        return tensor
+
+    def array(self, ctype: str, name: str, values) -> str:
+        self.decls.append(_c_array(ctype, name, values))
+        self.constant_bytes += int(np.asarray(values).size) * (1 if ctype == "int8_t" else 4)
+        return name
+
+    def struct(self, ctype: str, name: str, fields: dict[str, int]) -> str:
+        for field_name, limit in FIELD_LIMITS.get(ctype, {}).items():
+            if field_name in fields and not 0 <= int(fields[field_name]) <= limit:
+                raise self.fail(self.op, f"{field_name} = {int(fields[field_name])} exceeds what "
+                                         f"the kernels' {ctype} holds (0..{limit}).")
+        self.decls.append(_struct(ctype, name, fields))
+        return name
+
+    def io(self, index: int) -> str:
+        return f"MQ_T({index})"
+
+    # ---- operators --------------------------------------------------------
+    def emit(self, op: Op) -> None:
+        if op.kind not in SUPPORTED:
+            hint = ""
+            if op.kind in DYNAMIC_SHAPE_OPS:
+                hint = (" The model computes shapes at run time, as a model converted with a "
+                        "dynamic batch dimension does: convert it with a fixed batch size of 1 "
+                        "(e.g. keras.Input(shape=(32, 32, 3), batch_size=1)).")
+            raise self.fail(op, f"not supported by the mcuqual kernels (supported: "
+                                f"{', '.join(SUPPORTED)}).{hint}")
+        self.op = op
+        getattr(self, f"op_{op.kind.lower()}")(op)
+
+    def _conv_common(self, op: Op, depthwise: bool) -> None:
+        inp = self.activation(op, op.inputs[0], "input")
+        out = self.activation(op, op.outputs[0], "output")
+        flt = self.constant(op, op.inputs[1], "filter", "int8")
+        bias = self.constant(op, op.inputs[2], "bias", "int32") \
+            if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
+        o = op.options
+        _, in_h, in_w, in_c = inp.shape
+        _, out_h, out_w, out_c = out.shape
+        k_h, k_w = flt.shape[1], flt.shape[2]
+        if flt.zero_points is not None and np.any(flt.zero_points != 0):
+            raise self.fail(op, "filter zero points must be 0 (symmetric int8 weights).")
+        scales = flt.scales if len(flt.scales) == out_c else np.repeat(flt.scales[:1], out_c)
+        multipliers, shifts = qp.per_channel_multipliers(inp.scale, scales, out.scale)
+        act_min, act_max = qp.activation_range(o.fusedActivationFunction, out.scale, out.zero_point)
+        same = o.padding == 0
+        pad_top = qp.same_padding(in_h, k_h, o.strideH, o.dilationHFactor, out_h) if same else 0
+        pad_left = qp.same_padding(in_w, k_w, o.strideW, o.dilationWFactor, out_w) if same else 0
+        fields = dict(in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w, out_c=out_c,
+                      k_h=k_h, k_w=k_w, stride_h=o.strideH, stride_w=o.strideW,
+                      dil_h=o.dilationHFactor, dil_w=o.dilationWFactor,
+                      pad_top=pad_top, pad_left=pad_left,
+                      depth_multiplier=(out_c // in_c) if depthwise else 1,
+                      input_offset=-inp.zero_point, output_offset=out.zero_point,
+                      act_min=act_min, act_max=act_max)
+        n = op.index
+        w = self.array("int8_t", f"l{n}_w", flt.data)
+        b = self.array("int32_t", f"l{n}_b", bias.data) if bias is not None else "0"
+        m = self.array("int32_t", f"l{n}_m", multipliers)
+        s = self.array("int32_t", f"l{n}_s", shifts)
+        p = self.struct("mq_conv_params_t", f"l{n}_p", fields)
+        if depthwise:
+            call = (f"mq_depthwise_conv2d_s8(&{p}, {self.io(inp.index)}, {w}, {b}, {m}, {s}, "
+                    f"{self.io(out.index)});")
+        else:
+            self.scratch[n] = conv_scratch_bytes(k_h, k_w, in_c, pad_top or pad_left)
+            call = (f"mq_conv2d_s8(&{p}, {self.io(inp.index)}, {w}, {b}, {m}, {s}, "
+                    f"{self.io(out.index)}, MQ_T(scratch{n}));")
+        self.calls.append((f"{n}:{op.kind}", call, out.index))
+
+    def op_conv_2d(self, op: Op) -> None:
+        self._conv_common(op, depthwise=False)
+
+    def op_depthwise_conv_2d(self, op: Op) -> None:
+        self._conv_common(op, depthwise=True)
+
+    def op_fully_connected(self, op: Op) -> None:
+        inp = self.activation(op, op.inputs[0], "input")
+        out = self.activation(op, op.outputs[0], "output")
+        flt = self.constant(op, op.inputs[1], "weights", "int8")
+        bias = self.constant(op, op.inputs[2], "bias", "int32") \
+            if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
+        if op.options.weightsFormat != 0:
+            raise self.fail(op, "only the default weights format is supported.")
+        out_features, in_features = flt.shape
+        per_channel = len(flt.scales) > 1
+        if per_channel:
+            multipliers, shifts = qp.per_channel_multipliers(inp.scale, flt.scales, out.scale)
+        else:
+            m, s = qp.per_tensor_fc_multiplier(inp.scale, flt.scale, out.scale)
+            multipliers, shifts = [m], [s]
+        act_min, act_max = qp.activation_range(op.options.fusedActivationFunction, out.scale,
+                                               out.zero_point)
+        n = op.index
+        fields = dict(in_features=in_features, out_features=out_features,
+                      input_offset=-inp.zero_point, filter_offset=-flt.zero_point,
+                      output_offset=out.zero_point, act_min=act_min, act_max=act_max,
+                      per_channel=int(per_channel))
+        w = self.array("int8_t", f"l{n}_w", flt.data)
+        b = self.array("int32_t", f"l{n}_b", bias.data) if bias is not None else "0"
+        m = self.array("int32_t", f"l{n}_m", multipliers)
+        s = self.array("int32_t", f"l{n}_s", shifts)
+        p = self.struct("mq_fc_params_t", f"l{n}_p", fields)
+        self.calls.append((f"{n}:{op.kind}", f"mq_fully_connected_s8(&{p}, {self.io(inp.index)}, "
+                           f"{w}, {b}, {m}, {s}, {self.io(out.index)});", out.index))
+
+    def _pool(self, op: Op, kernel: str) -> None:
+        inp = self.activation(op, op.inputs[0], "input")
+        out = self.activation(op, op.outputs[0], "output")
+        if inp.scale != out.scale or inp.zero_point != out.zero_point:
+            raise self.fail(op, "input and output quantization must be equal for pooling.")
+        o = op.options
+        _, in_h, in_w, channels = inp.shape
+        _, out_h, out_w, _ = out.shape
+        same = o.padding == 0
+        act_min, act_max = qp.activation_range(o.fusedActivationFunction, out.scale, out.zero_point)
+        fields = dict(in_h=in_h, in_w=in_w, channels=channels, out_h=out_h, out_w=out_w,
+                      k_h=o.filterHeight, k_w=o.filterWidth, stride_h=o.strideH,
+                      stride_w=o.strideW,
+                      pad_top=qp.same_padding(in_h, o.filterHeight, o.strideH, 1, out_h) if same else 0,
+                      pad_left=qp.same_padding(in_w, o.filterWidth, o.strideW, 1, out_w) if same else 0,
+                      act_min=act_min, act_max=act_max)
+        p = self.struct("mq_pool_params_t", f"l{op.index}_p", fields)
+        self.calls.append((f"{op.index}:{op.kind}",
+                           f"{kernel}(&{p}, {self.io(inp.index)}, {self.io(out.index)});", out.index))
+
+    def op_average_pool_2d(self, op: Op) -> None:
+        self._pool(op, "mq_avg_pool2d_s8")
+
+    def op_max_pool_2d(self, op: Op) -> None:
+        self._pool(op, "mq_max_pool2d_s8")
+
+    def op_mean(self, op: Op) -> None:
+        inp = self.activation(op, op.inputs[0], "input")
+        out = self.activation(op, op.outputs[0], "output")
+        axis = self.constant(op, op.inputs[1], "axis", "int32")
+        if len(inp.shape) != 4 or sorted(int(a) for a in axis.data.reshape(-1)) != [1, 2]:
+            raise self.fail(op, "only the mean over height and width of a 4-D tensor is supported.")
+        _, in_h, in_w, channels = inp.shape
+        multiplier, shift = qp.mean_multiplier(inp.scale, out.scale, in_h * in_w)
+        fields = dict(in_h=in_h, in_w=in_w, channels=channels,
+                      input_zero_point=inp.zero_point, output_zero_point=out.zero_point,
+                      multiplier=multiplier, shift=shift)
+        p = self.struct("mq_mean_params_t", f"l{op.index}_p", fields)
+        self.calls.append((f"{op.index}:{op.kind}",
+                           f"mq_mean_s8(&{p}, {self.io(inp.index)}, {self.io(out.index)});", out.index))
+
+    def _binary_operand(self, op: Op, index: int, role: str, out: Tensor) -> tuple[Tensor, str, int]:
+        tensor = self.graph.tensor(index)
+        if tensor.is_constant:
+            if tensor.dtype != "int8" or tensor.scales is None:
+                raise self.fail(op, f"{role} constant '{tensor.name}' must be quantized int8.")
+            ref = self.array("int8_t", f"l{op.index}_{role}", tensor.data)
+        else:
+            tensor = self.activation(op, index, role)
+            ref = self.io(index)
+        out_shape = tuple(out.shape)
+        shape = tuple(tensor.shape)
+        trimmed = shape[next((i for i, d in enumerate(shape) if d != 1), len(shape)):]
+        if shape != out_shape and out_shape[len(out_shape) - len(trimmed):] != trimmed:
+            raise self.fail(op, f"{role} shape {list(shape)} broadcasts against {list(out_shape)} "
+                                "in a way the firmware does not support (only trailing dimensions).")
+        return tensor, ref, tensor.elements
+
+    def _elementwise(self, op: Op, ctype: str, kernel: str) -> None:
+        """ADD and MUL: two operands (activation or constant) broadcast to the output."""
+        out = self.activation(op, op.outputs[0], "output")
+        a, a_ref, a_inner = self._binary_operand(op, op.inputs[0], "input1", out)
+        b, b_ref, b_inner = self._binary_operand(op, op.inputs[1], "input2", out)
+        act_min, act_max = qp.activation_range(op.options.fusedActivationFunction, out.scale,
+                                               out.zero_point)
+        if op.kind == "ADD":
+            rescale = qp.add_multipliers(a.scale, b.scale, out.scale)
+        else:
+            multiplier, shift = qp.mul_multiplier(a.scale, b.scale, out.scale)
+            rescale = {"output_multiplier": multiplier, "output_shift": shift}
+        fields = dict(size=out.elements, input1_inner=a_inner, input2_inner=b_inner,
+                      input1_offset=-a.zero_point, input2_offset=-b.zero_point,
+                      output_offset=out.zero_point, **rescale, act_min=act_min, act_max=act_max)
+        p = self.struct(ctype, f"l{op.index}_p", fields)
+        self.calls.append((f"{op.index}:{op.kind}",
+                           f"{kernel}(&{p}, {a_ref}, {b_ref}, {self.io(out.index)});", out.index))
+
+    def op_add(self, op: Op) -> None:
+        self._elementwise(op, "mq_add_params_t", "mq_add_s8")
+
+    def op_mul(self, op: Op) -> None:
+        self._elementwise(op, "mq_mul_params_t", "mq_mul_s8")
+
+    def op_softmax(self, op: Op) -> None:
+        inp = self.activation(op, op.inputs[0], "input")
+        out = self.activation(op, op.outputs[0], "output")
+        if out.zero_point != -128 or out.scale != np.float32(1.0 / 256):
+            raise self.fail(op, "int8 softmax output must have scale 1/256 and zero point -128.")
+        multiplier, left_shift, diff_min = qp.softmax_params(op.options.beta, inp.scale)
+        depth = inp.shape[-1]
+        fields = dict(rows=inp.elements // depth, depth=depth, input_multiplier=multiplier,
+                      input_left_shift=left_shift, diff_min=diff_min)
+        p = self.struct("mq_softmax_params_t", f"l{op.index}_p", fields)
+        self.calls.append((f"{op.index}:{op.kind}",
+                           f"mq_softmax_s8(&{p}, {self.io(inp.index)}, {self.io(out.index)});",
+                           out.index))
+
+    def op_reshape(self, op: Op) -> None:
+        inp = self.activation(op, op.inputs[0], "input")
+        out = self.activation(op, op.outputs[0], "output")
+        if inp.elements != out.elements or inp.scale != out.scale \
+                or inp.zero_point != out.zero_point:
+            raise self.fail(op, "a reshape must keep element count and quantization.")
+        self.alias[out.index] = inp.index
+
+
+def _storage(alias: dict[int, int], index: int) -> int:
+    while index in alias:
+        index = alias[index]
+    return index
+
+
+def generate(flatbuffer: bytes, name: str) -> GeneratedModel:
+    """The C sources of one model; raises CodegenError naming op, tensor and model."""
+    if not NAME_PATTERN.fullmatch(name):      # the name is written into C source
+        raise CodegenError(f"model name {name!r}: only letters, digits, '_', '.' and '-' may "
+                           "reach generated C.")
+    tflite_model.read(flatbuffer, name)      # corrupt or non-integer files fail here, clearly
+    graph = read_graph(flatbuffer, name)
+    emitter = _Emitter(graph)
+    for op in graph.ops:
+        emitter.emit(op)
+    inp = emitter.activation(graph.ops[0], graph.input, "model input")
+    out = graph.tensor(graph.output)
+    # lifetimes of every activation storage, in schedule order
+    first: dict[int, int] = {_storage(emitter.alias, graph.input): -1}
+    last: dict[int, int] = {_storage(emitter.alias, graph.output): len(graph.ops)}
+    sizes: dict[int, int] = {}
+    for op in graph.ops:
+        for index in op.outputs:
+            key = _storage(emitter.alias, index)
+            first.setdefault(key, op.index)
+            sizes[key] = max(sizes.get(key, 0), graph.tensor(index).elements)
+        for index in op.inputs:
+            if index < 0 or graph.tensor(index).is_constant:
+                continue
+            key = _storage(emitter.alias, index)
+            last[key] = max(last.get(key, -1), op.index)
+            sizes[key] = max(sizes.get(key, 0), graph.tensor(index).elements)
+    buffers = [Buffer(key, sizes[key], first.get(key, -1), last.get(key, first.get(key, -1)))
+               for key in sizes]
+    # a kernel's scratch lives in the arena for the length of its own call only
+    buffers += [Buffer(_scratch_key(n), size, n, n) for n, size in emitter.scratch.items()]
+    offsets, arena_bytes = plan(buffers)
+    scratch_offsets = {n: offsets.pop(_scratch_key(n)) for n in emitter.scratch}
+    tensor_offsets = {t.index: offsets[_storage(emitter.alias, t.index)]
+                      for t in graph.tensors if _storage(emitter.alias, t.index) in offsets}
+    layer_names = [layer for layer, _, _ in emitter.calls]
+    layer_macs = [graph.macs(graph.ops[int(layer.split(":")[0])]) for layer in layer_names]
+    layer_offsets = [tensor_offsets[o] for _, _, o in emitter.calls]
+    source = _translation_unit(name, emitter, tensor_offsets, scratch_offsets, arena_bytes,
+                               inp.elements, out.elements, layer_names, layer_offsets,
+                               tensor_offsets[graph.input], tensor_offsets[graph.output])
+    config = (f"/* Generated by mcuqual for model '{name}'. */\n"
+              "#ifndef MQ_MODEL_CONFIG_H\n#define MQ_MODEL_CONFIG_H\n"
+              f"#define MQ_MODEL_INPUT_BYTES {inp.elements}u\n"
+              f"#define MQ_MODEL_OUTPUT_BYTES {out.elements}u\n"
+              f"#define MQ_MODEL_LAYERS {len(layer_names)}u\n"
+              f"#define MQ_MODEL_ARENA_BYTES {arena_bytes}u\n"
+              "#endif\n")
+    return GeneratedModel(name, {"mq_model_data.c": source, "mq_model_config.h": config},
+                          arena_bytes,
+                          emitter.constant_bytes, layer_names, inp.elements, out.elements,
+                          tensor_offsets, [o for _, _, o in emitter.calls], layer_macs)
+
+
+def _scratch_key(op_index: int) -> int:
+    return -1 - op_index              # tensor indices are >= 0
+
+
+def _translation_unit(name, emitter, offsets, scratch_offsets, arena_bytes, input_bytes,
+                      output_bytes, layer_names, layer_offsets, input_offset,
+                      output_offset) -> str:
+    lines = [
+        f"/* Generated by mcuqual from model '{name}'. Do not edit: regenerate instead. */",
+        "#include <string.h>",
+        '#include "mq_nn.h"',
+        '#include "mq_model.h"',
+        "",
+        "#ifndef MQ_MODEL_CONST",
+        '#define MQ_MODEL_CONST __attribute__((section(".rodata.mq_model"), aligned(4)))',
+        "#endif",
+        "#ifndef MQ_ARENA_ATTR",
+        '#define MQ_ARENA_ATTR __attribute__((section(".bss.mq_arena"), aligned(16)))',
+        "#endif",
+        "",
+        f"int8_t mq_model_arena[{arena_bytes}] MQ_ARENA_ATTR;",
+        "#define MQ_T(offset_of) (mq_model_arena + mq_tensor_offset_##offset_of)",
+        "",
+    ]
+    for index, offset in sorted(offsets.items()):
+        lines.append(f"#define mq_tensor_offset_{index} {offset}u")
+    for op_index, offset in sorted(scratch_offsets.items()):
+        lines.append(f"#define mq_tensor_offset_scratch{op_index} {offset}u")
+    lines.append("")
+    lines.extend(emitter.decls)
+    lines.append("static const char *const layer_names[] = {")
+    lines.extend(f'    "{layer}",' for layer in layer_names)
+    lines.append("};")
+    lines.append(f"static const uint32_t layer_offsets[] = {{{', '.join(map(str, layer_offsets))}}};")
+    lines.append("")
+    lines.append("const mq_model_info_t mq_model_info = {")
+    lines.append(f'    "{name}", {input_bytes}u, {output_bytes}u, {arena_bytes}u, '
+                 f"{len(layer_names)}u, layer_names}};")
+    lines.append("")
+    lines.append("const int8_t *mq_model_layer_output(int layer)")
+    lines.append("{")
+    lines.append("    return mq_model_arena + layer_offsets[layer];")
+    lines.append("}")
+    lines.append("")
+    lines.append("int mq_model_invoke(const int8_t *input, int8_t *output, mq_layer_hook_t hook, "
+                 "void *context)")
+    lines.append("{")
+    lines.append(f"    memcpy(mq_model_arena + {input_offset}u, input, {input_bytes}u);")
+    for layer, (label, call, _) in enumerate(emitter.calls):
+        lines.append(f"    if (hook) hook(context, {layer}, MQ_LAYER_BEGIN);  /* {label} */")
+        lines.append(f"    {call}")
+        lines.append(f"    if (hook) hook(context, {layer}, MQ_LAYER_END);")
+    lines.append(f"    memcpy(output, mq_model_arena + {output_offset}u, {output_bytes}u);")
+    lines.append("    return 0;")
+    lines.append("}")
+    return "\n".join(lines) + "\n"

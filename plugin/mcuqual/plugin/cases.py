@@ -1,0 +1,127 @@
+"""The pytest layer's requirement and regression cases: measure through the engine, judge,
+record, and label the Allure result. Imported on first use, so that a pytest run that does
+not qualify anything never loads the engine."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mcuqual.common.errors import NotMeasurableError
+from mcuqual.common.evidence import format_value
+from mcuqual.firmware.build import ModelTooLargeError
+from mcuqual.firmware.codegen.graph import CodegenError
+from mcuqual.qualify.regression import compare, probe_kind
+from mcuqual.qualify.run import QualificationRun
+from mcuqual.qualify.verdicts import Verdict, error, judge, not_measurable, undeployable
+from mcuqual.report.attachments import attach_evidence
+
+
+@dataclass
+class QualificationCase:
+    """One requirement x model x board: measures, judges and records."""
+
+    session: QualificationRun
+    board_name: str
+    model_name: str
+    requirement_id: str
+    verdict: Verdict | None = None
+
+    def __repr__(self) -> str:
+        return f"<{self.requirement_id} {self.model_name} on {self.board_name}>"
+
+    def __post_init__(self) -> None:
+        self.board = next(b for b in self.session.boards if b.name == self.board_name)
+        self.model = next(m for m in self.session.models if m.name == self.model_name)
+        self.requirement = next(r for r in self.session.requirements if r.id == self.requirement_id)
+        self.deployment = self.session.deployment(self.board, self.model)
+
+    def judge(self) -> Verdict:
+        try:
+            with self.session.live_output():
+                measurement = self.deployment.measure(self.requirement.metric)
+        except (NotMeasurableError, CodegenError) as exc:     # the suite cannot run it
+            self.verdict = not_measurable(self.requirement, str(exc))
+        except ModelTooLargeError as exc:     # nothing deployed, so nothing meets it
+            self.verdict = undeployable(self.requirement, str(exc))
+        else:
+            self.verdict = judge(self.requirement, measurement, self.session.settings.evidence)
+        self.session.record(self.deployment, self.verdict)
+        _allure_verdict(self)
+        return self.verdict
+
+    def record_error(self, exc: BaseException) -> None:
+        self.verdict = error(self.requirement, f"{type(exc).__name__}: {exc}")
+        self.session.record(self.deployment, self.verdict)
+
+
+def _allure():
+    try:
+        import allure
+        return allure
+    except ImportError:  # allure-pytest is a dependency, but reporting must never break a run
+        return None
+
+
+def label_allure_result(case: QualificationCase) -> None:
+    allure = _allure()
+    if allure is None:
+        return
+    req = case.requirement
+    allure.dynamic.epic(f"{case.board.name} ({case.board.title}, {case.board.mcu})")
+    allure.dynamic.feature(f"{req.id} {req.title}")
+    allure.dynamic.story(case.model.name)
+    allure.dynamic.title(f"{req.id} · {case.model.name} on {case.board.name}")
+    allure.dynamic.severity(allure.severity_level.CRITICAL)
+    allure.dynamic.label("requirement", req.id)
+    allure.dynamic.id(f"{req.id}/{case.model.name}/{case.board.name}")   # the report's ID field
+    allure.dynamic.parameter("board", case.board.name)
+    allure.dynamic.parameter("model", case.model.name)
+    allure.dynamic.parameter("probe", case.deployment.probe.unique_id)
+    allure.dynamic.parameter("threshold", req.describe_threshold())
+    allure.dynamic.description(f"{req.title}. Requirement: {req.describe_threshold()}. "
+                               f"Source: {req.source}.")
+
+
+def _allure_verdict(case: QualificationCase) -> None:
+    allure = _allure()
+    verdict = case.verdict
+    if allure is None or verdict is None:
+        return
+    req = case.requirement
+    if verdict.measurement is not None:
+        shown = format_value(verdict.measurement.value, verdict.measurement.unit)
+        relation = "meets" if verdict.passed else "fails"
+        allure.dynamic.title(f"{req.id} · {case.model.name} on {case.board.name}: {shown} "
+                             f"({verdict.measurement.evidence.label}) {relation} "
+                             f"{req.describe_threshold()}")
+    else:
+        allure.dynamic.title(f"{req.id} · {case.model.name} on {case.board.name}: "
+                             f"{verdict.status.value}")
+    for step in case.deployment.steps:       # the fixture chain behind the figure, with timings
+        with allure.step(f"{step.name} ({step.seconds:.1f} s){': ' + step.detail if step.detail else ''}"):
+            pass
+    attach_evidence(allure, case)
+
+
+@dataclass
+class RegressionCase:
+    """One model on one board against its baseline figures."""
+
+    session: QualificationRun
+    board_name: str
+    model_name: str
+
+    def check(self) -> list[str]:
+        board = next(b for b in self.session.boards if b.name == self.board_name)
+        model = next(m for m in self.session.models if m.name == self.model_name)
+        deployment = self.session.deployment(board, model)
+        kind = probe_kind(deployment.probe.is_virtual)
+        entry = self.session.baseline.entry(board.name, kind, model.name)
+        with self.session.live_output():
+            latency = deployment.measure("latency_ms")
+            top1 = deployment.measure("top1")
+        worse = compare(entry, self.session.baseline.tolerance,
+                        latency.details["median_cycles"], top1.value)
+        if worse:
+            self.session.regressions.append(
+                f"REGRESSION: {model.name} on {board.name}: " + "; ".join(worse))
+        return worse

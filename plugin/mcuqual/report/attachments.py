@@ -1,0 +1,55 @@
+"""The evidence attached to each verdict in the Allure report: records, pictures, logs.
+
+What a reviewer needs beside a figure to believe it: the measurement record
+itself, and where it helps, a picture (confusion matrix and training curves for
+accuracy, the flash/RAM breakdown for weights and arena, per-layer time for
+latency, the marked energy windows for energy) and the target's SWO log.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from mcuqual.report import plots
+
+
+def attach_evidence(allure: Any, case: Any) -> None:
+    verdict, deployment = case.verdict, case.deployment
+    allure.attach(json.dumps(verdict.as_record(), indent=1, default=str), name="measurement",
+                  attachment_type=allure.attachment_type.JSON)
+    measurement = verdict.measurement
+    if measurement is None:
+        return
+    where = f"{case.model.name} on {case.board.name}"
+    png = allure.attachment_type.PNG
+    if measurement.metric == "top1":
+        allure.attach(plots.confusion_chart(deployment.evaluation().confusion(),
+                                            f"{where}: INT8 confusion matrix (% of each class)"),
+                      name="confusion matrix", attachment_type=png)
+        curves = case.model.folder / "history.png"
+        if curves.is_file():
+            allure.attach.file(str(curves), name="training curves", attachment_type=png)
+    elif measurement.metric in ("weights_bytes", "arena_bytes"):
+        elf = deployment.elf()
+        where_kept = {"weights_bytes": "flash", "arena_bytes": "ram"}
+        limits = {r.id: (where_kept[r.metric], int(r.threshold * 1024))
+                  for r in case.session.requirements if r.metric in where_kept and r.unit == "KB"}
+        flash = {"weights": elf.weights_bytes, "code": elf.code_bytes,
+                 "other constants": elf.rodata_bytes, "RAM initializers": elf.data_bytes}
+        ram = {"arena": elf.arena_bytes, "stack": elf.stack_bytes,
+               "other data": max(0, elf.ram_used_bytes - elf.arena_bytes - elf.stack_bytes)}
+        allure.attach(plots.memory_chart(flash, case.board.flash_bytes, ram, case.board.ram_bytes,
+                                         f"{where}: what fills flash and RAM", limits),
+                      name="flash and RAM", attachment_type=png)
+    elif measurement.details.get("layers"):
+        allure.attach(plots.layer_cycles_chart(measurement.details["layers"], case.board.clock_hz,
+                                               f"{where}: time per layer"),
+                      name="latency per layer", attachment_type=png)
+        swo = deployment.swo_log()
+        if swo:
+            allure.attach("\n".join(swo), name="SWO log", attachment_type=allure.attachment_type.TEXT)
+    trace = deployment.power_trace()
+    if measurement.metric == "energy_mj" and trace is not None:
+        allure.attach(plots.energy_window_chart(trace, f"{where}: supply current and inference "
+                                                       "windows"),
+                      name="energy windows", attachment_type=png)

@@ -1,0 +1,222 @@
+"""What a run leaves behind: qualification.json, Allure environment and categories, the matrix."""
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterable
+
+from mcuqual.firmware.build import OPTIMIZATION, toolchain_version
+from mcuqual.common.evidence import format_value
+from mcuqual.qualify.run import QualificationRun, model_hash_or_reason
+from mcuqual.qualify.verdicts import PREFIX, Status
+
+CATEGORIES = [
+    {"name": "Requirement not met", "matchedStatuses": ["failed"],
+     "messageRegex": f"(?s).*{PREFIX[Status.NOT_MET]}.*"},
+    {"name": "Not measurable with this probe", "matchedStatuses": ["failed"],
+     "messageRegex": f"(?s).*{PREFIX[Status.NOT_MEASURABLE]}.*"},
+    {"name": "Insufficient evidence level", "matchedStatuses": ["failed"],
+     "messageRegex": f"(?s).*{PREFIX[Status.INSUFFICIENT_EVIDENCE]}.*"},
+    {"name": "Model not trained", "matchedStatuses": ["broken", "failed"],
+     "traceRegex": "(?s).*MissingArtifactError.*"},
+    {"name": "Target fault", "matchedStatuses": ["broken", "failed"],
+     "traceRegex": "(?s).*TargetFaultError.*"},
+    {"name": "Interrupted (no verdict)", "matchedStatuses": ["broken"],
+     "messageRegex": "(?s)INTERRUPTED.*"},
+    {"name": "Infrastructure error", "matchedStatuses": ["broken"]},
+]
+
+SYMBOL = {Status.PASS: "PASS", Status.NOT_MET: "FAIL", Status.NOT_MEASURABLE: "n/m",
+          Status.INSUFFICIENT_EVIDENCE: "weak", Status.ERROR: "ERROR"}
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _target_origin(name: str) -> str:
+    try:
+        from mcuqual.target.pyocd.targets import target_origin
+        return target_origin(name)
+    except Exception as exc:      # e.g. no toolchain for the flash algorithm
+        return f"unavailable: {exc}".splitlines()[0][:200]
+
+
+def environment(session: QualificationRun) -> dict[str, str]:
+    """environment.properties: what a reviewer needs to reproduce the run."""
+    props: dict[str, str] = {
+        "mcuqual": _version("mcuqual"),
+        "python": platform.python_version(),
+        "tensorflow": _version("tensorflow-cpu") if _version("tensorflow-cpu") != "not installed"
+        else _version("tensorflow"),
+        "tflite_micro": _version("tflite-micro"),
+        "pyocd": _version("pyocd"),
+        "allure_pytest": _version("allure-pytest"),
+        "host": f"{platform.system()} {platform.machine()}",
+        "requirements_file": str(session.settings.requirements_path),
+        "requirements_sha256": session.requirements_hash(),
+        "evidence_required": session.settings.evidence.label,
+        "samples_on_target": "all" if session.settings.samples is None else str(session.settings.samples),
+        "toolchain": toolchain_version(),
+        "firmware_optimization": OPTIMIZATION,
+    }
+    try:
+        data = session.data.get()
+        props["dataset"] = f"{data.directory} ({data.format})"
+        props["dataset_fingerprint"] = data.fingerprint
+    except Exception as exc:  # a missing dataset must not hide the rest of the report
+        props["dataset"] = f"unavailable: {exc}".splitlines()[0][:200]
+    for board in session.boards:
+        prefix = f"board.{board.name}"
+        props[f"{prefix}.mcu"] = board.mcu
+        props[f"{prefix}.core"] = board.core
+        props[f"{prefix}.clock_hz"] = str(board.clock_hz)
+        props[f"{prefix}.probe"] = session.probes[board.name].unique_id
+        props[f"{prefix}.pyocd_target"] = board.pyocd_target
+        props[f"{prefix}.pyocd_target_origin"] = _target_origin(board.pyocd_target)
+    for deployment in session.deployments.values():
+        props[f"model.{deployment.model.name}.tflite_sha256"] = model_hash_or_reason(deployment)
+        firmware = deployment.firmware_summary()
+        if firmware is not None:
+            digest = hashlib.sha256(Path(firmware["elf"]).read_bytes()).hexdigest()
+            props[f"model.{deployment.model.name}.firmware_sha256"] = digest
+    return props
+
+
+def write_allure_extras(alluredir: Path, session: QualificationRun) -> None:
+    alluredir.mkdir(parents=True, exist_ok=True)
+    lines = [f"{key}={str(value).replace(chr(10), ' ')}" for key, value in environment(session).items()]
+    (alluredir / "environment.properties").write_text("\n".join(lines) + "\n")
+    (alluredir / "categories.json").write_text(json.dumps(CATEGORIES, indent=1) + "\n")
+
+
+EXIT_MEANING = {0: "every requirement met", 1: "some requirement not met (no errors)",
+                2: "interrupted", 3: "internal error", 4: "usage error", 5: "no tests collected",
+                6: "error: some figure could not be produced (see the errors above)"}
+
+
+def verdict_counts(session: QualificationRun) -> dict[str, int]:
+    counts = {status.value: 0 for status in Status}
+    for record in session.records:
+        counts[record.verdict.status.value] += 1
+    return counts
+
+
+def not_run(session: QualificationRun) -> list[str]:
+    """Planned requirement x model x board cases without a verdict (an interrupted run)."""
+    judged = {(r.deployment.board.name, r.deployment.model.name, r.verdict.requirement.id)
+              for r in session.records}
+    return [f"{req} {model} on {board}" for board, model, req in session.planned
+            if (board, model, req) not in judged]
+
+
+def run_status(session: QualificationRun) -> dict[str, Any]:
+    outcome = session.outcome
+    return {"status": "interrupted" if outcome.interrupted else "complete",
+            "interrupted_during": outcome.interrupted_at,
+            "exit_code": outcome.exit_code,
+            "exit_meaning": EXIT_MEANING.get(outcome.exit_code, "") if outcome.exit_code is not None
+            else None,
+            "verdicts": verdict_counts(session), "not_run": not_run(session),
+            "errored_tests": outcome.errors, "failed_tests": outcome.failures}
+
+
+def outcome_lines(session: QualificationRun) -> list[str]:
+    """The run's bottom line: verdicts counted by kind, an interrupt, the exit code."""
+    counts = {k: v for k, v in verdict_counts(session).items() if v}
+    lines = ["verdicts: " + (", ".join(f"{v} {k}" for k, v in counts.items()) or "none")]
+    other = session.outcome.errors
+    if other:
+        more = f", +{len(other) - 3} more" if len(other) > 3 else ""
+        lines.append(f"errors outside the requirement verdicts: {len(other)} "
+                     f"({', '.join(other[:3])}{more})")
+    if session.outcome.interrupted:
+        missing = not_run(session)
+        lines.append(f"INTERRUPTED during {session.outcome.interrupted_at or 'the run'}: "
+                     f"{len(missing)} of {len(session.planned)} requirement verdicts not reached; "
+                     "the figures above were measured before the stop.")
+    code = session.outcome.exit_code
+    if code is not None:
+        lines.append(f"exit code {code}: {EXIT_MEANING.get(code, 'see pytest')}")
+    return lines
+
+
+def qualification_document(session: QualificationRun) -> dict[str, Any]:
+    models: dict[str, Any] = {}
+    for deployment in session.deployments.values():
+        entry = models.setdefault(deployment.model.name, {
+            "title": deployment.model.title, "trained": deployment.model.trained,
+            "card_results": deployment.model.results(), "boards": {}})
+        board_entry = {"probe": deployment.probe.unique_id,
+                       "steps": [{"name": s.name, "seconds": round(s.seconds, 2), "detail": s.detail}
+                                 for s in deployment.steps],
+                       "tflite_sha256": model_hash_or_reason(deployment)}
+        firmware = deployment.firmware_summary()
+        if firmware is not None:
+            board_entry["firmware"] = firmware
+        if deployment.model.trained:
+            try:
+                board_entry["tflite_origin"] = deployment.tflite_origin()
+            except Exception:  # noqa: BLE001 - descriptive only
+                pass
+        entry["boards"][deployment.board.name] = board_entry
+    return {
+        "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "run": run_status(session),
+        "environment": environment(session),
+        "requirements": [{"id": r.id, "title": r.title, "metric": r.metric, "op": r.op,
+                          "threshold": r.threshold, "unit": r.unit, "source": r.source}
+                         for r in session.requirements],
+        "models": models,
+        "results": [record.as_dict() for record in session.records],
+    }
+
+
+def write_qualification_json(path: Path, session: QualificationRun) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(qualification_document(session), indent=1, default=str) + "\n")
+    return path
+
+
+def matrix_lines(session: QualificationRun) -> list[str]:
+    """requirement x (board, model): value, evidence, verdict."""
+    if not session.records:
+        return []
+    req_ids = [r.id for r in session.requirements]
+    cells: dict[tuple[str, str], dict[str, str]] = {}
+    for record in session.records:
+        d, v = record.deployment, record.verdict
+        if v.measurement is not None:
+            text = (f"{format_value(v.measurement.value, v.measurement.unit)} "
+                    f"{v.measurement.evidence.label} {SYMBOL[v.status]}")
+        else:
+            text = SYMBOL[v.status]
+        cells.setdefault((d.board.name, d.model.name), {})[v.requirement.id] = text
+    head = ["board", "model", *req_ids]
+    rows = [[b, m, *(row.get(r, "-") for r in req_ids)] for (b, m), row in cells.items()]
+    widths = [max(len(str(x)) for x in column) for column in zip(head, *rows)]
+    def fmt(row: Iterable[str]) -> str:
+        return "  ".join(str(x).ljust(w) for x, w in zip(row, widths)).rstrip()
+    lines = [fmt(head), fmt("-" * w for w in widths), *(fmt(r) for r in rows)]
+    thresholds = ", ".join(f"{r.id} {r.describe_threshold()}" for r in session.requirements)
+    lines.append(f"thresholds: {thresholds}")
+    lines.append("n/m = not measurable with this probe; evidence: measured > emulated > modelled > host")
+    return lines
+
+
+def error_lines(session: QualificationRun) -> list[str]:
+    """Each distinct error once, with the models it hit: the user's to-do list."""
+    hits: dict[str, list[str]] = {}
+    for record in session.records:
+        if record.verdict.status is Status.ERROR:
+            models = hits.setdefault(record.verdict.message, [])
+            if record.deployment.model.name not in models:
+                models.append(record.deployment.model.name)
+    return [f"{', '.join(models)}: {message}" for message, models in hits.items()]

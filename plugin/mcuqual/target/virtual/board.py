@@ -1,0 +1,598 @@
+"""The emulated MCU behind one probe-shaped interface.
+
+Lifecycle, as for any debug probe: create -> load (or flash) -> reset -> run /
+halt / step, read and write memory and core registers, read the SWO stream ->
+close. A pyOCD probe plugin can sit on this class without knowing the
+emulator (unicorn, Cortex-M4, Thumb, M-profile) underneath.
+"""
+from __future__ import annotations
+
+import ctypes
+import logging
+import struct
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+from elftools.elf.elffile import ELFFile
+from unicorn import (
+    UC_ARCH_ARM,
+    UC_HOOK_INTR,
+    UC_ERR_FETCH_PROT,
+    UC_ERR_FETCH_UNMAPPED,
+    UC_ERR_INSN_INVALID,
+    UC_ERR_READ_PROT,
+    UC_ERR_READ_UNMAPPED,
+    UC_ERR_WRITE_PROT,
+    UC_ERR_WRITE_UNMAPPED,
+    UC_HOOK_BLOCK,
+    UC_HOOK_MEM_INVALID,
+    UC_HOOK_MEM_READ,
+    UC_HOOK_MEM_WRITE,
+    UC_MODE_MCLASS,
+    UC_MODE_THUMB,
+    UC_PROT_EXEC,
+    UC_PROT_READ,
+    UC_PROT_WRITE,
+    Uc,
+    UcError,
+)
+from unicorn import arm_const as arm
+
+from mcuqual.boards.profile import Board
+from mcuqual.common.errors import McuqualError
+from mcuqual.target.fault_status import (
+    BFARVALID,
+    HFSR_DEBUGEVT,
+    HFSR_FORCED,
+    IBUSERR,
+    PRECISERR,
+    STKERR,
+    UNDEFINSTR,
+    FaultStatus,
+)
+from mcuqual.target.virtual.cycles import CycleModel
+from mcuqual.target.virtual.flash_controller import FlashController
+from mcuqual.target.virtual.peripherals import (
+    M4_IDS,
+    Dbgmcu,
+    Dwt,
+    Gpio,
+    Itm,
+    Peripheral,
+    Pwr,
+    Rcc,
+    RomTable,
+    SystemControlSpace,
+    Tpiu,
+)
+
+log = logging.getLogger("mcuqual.virtual")
+
+REGISTERS = {"r0": arm.UC_ARM_REG_R0, "r1": arm.UC_ARM_REG_R1, "r2": arm.UC_ARM_REG_R2,
+             "r3": arm.UC_ARM_REG_R3, "r4": arm.UC_ARM_REG_R4, "r5": arm.UC_ARM_REG_R5,
+             "r6": arm.UC_ARM_REG_R6, "r7": arm.UC_ARM_REG_R7, "r8": arm.UC_ARM_REG_R8,
+             "r9": arm.UC_ARM_REG_R9, "r10": arm.UC_ARM_REG_R10, "r11": arm.UC_ARM_REG_R11,
+             "r12": arm.UC_ARM_REG_R12, "sp": arm.UC_ARM_REG_SP, "lr": arm.UC_ARM_REG_LR,
+             "pc": arm.UC_ARM_REG_PC, "xpsr": arm.UC_ARM_REG_XPSR, "msp": arm.UC_ARM_REG_MSP,
+             "psp": arm.UC_ARM_REG_PSP, "control": arm.UC_ARM_REG_CONTROL}
+
+PERIPHERAL_BASE, PERIPHERAL_SIZE = 0x4000_0000, 0x2000_0000
+PPB_BASE, PPB_SIZE = 0xE000_0000, 0x0010_0000
+DEMCR_OFFSET_IN_SCS = 0xDFC
+DEMCR_VC_CORERESET, DEMCR_VC_HARDERR = 1 << 0, 1 << 10
+DHCSR_C_DEBUGEN, DHCSR_C_HALT, DHCSR_C_STEP = 1 << 0, 1 << 1, 1 << 2
+DHCSR_S_REGRDY, DHCSR_S_HALT, DHCSR_S_LOCKUP = 1 << 16, 1 << 17, 1 << 19
+DHCSR_S_RETIRE_ST, DHCSR_S_RESET_ST = 1 << 24, 1 << 25
+DFSR_HALTED, DFSR_BKPT, DFSR_VCATCH = 1 << 0, 1 << 1, 1 << 3
+HARDFAULT_EXCEPTION = 3
+EXCP_UDEF, EXCP_SWI, EXCP_BKPT = 1, 2, 7      # unicorn's interrupt numbers
+SLICE_INSTRUCTIONS = 2_000_000
+STM32L4R9_IDCODE = 0x1001_0470
+
+
+class TargetFaultError(McuqualError):
+    """The firmware did something real hardware would fault on."""
+
+    def __init__(self, message: str, registers: dict[str, int], address: int | None,
+                 where: dict[str, int] | None = None) -> None:
+        super().__init__(message)
+        self.registers, self.address = registers, address
+        self.where = where if where is not None else registers   # pc/lr of the faulting code
+
+
+class TargetTimeoutError(McuqualError):
+    """The firmware did not reach the expected state within its budget."""
+
+
+def _page_round(size: int) -> int:
+    return (size + 0xFFF) & ~0xFFF
+
+
+class VirtualBoard:
+    def __init__(self, board: Board, cycle_accurate: bool = True) -> None:
+        self.board = board
+        self.uc = Uc(UC_ARCH_ARM, UC_MODE_THUMB | UC_MODE_MCLASS)
+        self.uc.ctl_set_cpu_model(arm.UC_CPU_ARM_CORTEX_M4)
+        self.swo = bytearray()
+        self._swo_lock = threading.Lock()
+        self._swo_enabled = False
+        self.unmodelled: set[int] = set()
+        self._invalid: tuple[int, int, int] | None = None
+        self._buffers: list[ctypes.Array] = []
+        self._map_memories()
+        flash = self._flash_region()
+        self.flash_interface = FlashController(0x4002_2000, flash.start, flash.size,
+                                               flash.page_size or 0x1000, flash.banks,
+                                               self._buffers[0], self._flash_changed)
+        self._fixups: list[tuple[int, bytes]] = []
+        self._flash_fault: int | None = None
+        self.scs = SystemControlSpace(0xE000_E000, self)
+        self.rcc, self.pwr = Rcc(0x4002_1000), Pwr(0x4000_7000)
+        self.pin_edges: list[tuple[int, str, int]] = []      # (cycle, pin, level)
+        self.gpio = [Gpio(0x4800_0000 + 0x400 * index, port, lambda: self.cycle_model.cycles,
+                          self.pin_edges) for index, port in enumerate("ABCDEFGHI")]
+        self._peripherals: list[Peripheral] = [
+            self.rcc, self.pwr, self.flash_interface, *self.gpio,
+            Itm(0xE000_0000, self._swo_sink, self._trace_enabled, lambda: self.cycle_model.cycles),
+            Dwt(0xE000_1000, lambda: self.cycle_model.cycles),
+            self.scs, Dbgmcu(0xE004_2000, STM32L4R9_IDCODE),
+            Tpiu(0xE004_0000),                                   # the debugger configures it
+            Peripheral(0xE004_1000, 0x1000, M4_IDS["etm"], {0xFCC: 0x13}),
+            Peripheral(0xE000_2000, 0x1000, M4_IDS["fpb"]),
+            RomTable(),
+        ]
+        self.uc.mmio_map(PERIPHERAL_BASE, PERIPHERAL_SIZE, self._mmio_read, PERIPHERAL_BASE,
+                         self._mmio_write, PERIPHERAL_BASE)
+        self.uc.mmio_map(PPB_BASE, PPB_SIZE, self._mmio_read, PPB_BASE, self._mmio_write, PPB_BASE)
+        self.cycle_model = CycleModel(flash.start, flash.end,
+                                      lambda: self.flash_interface.wait_states)
+        self.uc.hook_add(UC_HOOK_MEM_INVALID, self._on_invalid)
+        self.uc.hook_add(UC_HOOK_MEM_WRITE, self._on_flash_write, begin=flash.start,
+                         end=flash.end - 1)
+        # a store's fix-up lands once its block is done: flash is programmed by code in RAM
+        self.uc.hook_add(UC_HOOK_BLOCK, self._apply_fixups, begin=self.ram_start,
+                         end=self.ram_end - 1)
+        self.uc.hook_add(UC_HOOK_INTR, self._on_exception)
+        self._cycle_hooks: list[int] = []
+        self._stop_hook: int | None = None
+        self._stop_armed = False
+        self._pending_reset = False
+        self._exception: int | None = None
+        self._emulating = False
+        self._slice_end_cycles = 1 << 62
+        # debug state (ARMv7-M ARM C1.6); like the real debug domain it survives system reset
+        self.halted = True
+        self.lockup = False
+        self.debug_enabled = False
+        self.fault: TargetFaultError | None = None
+        self._reset_sticky = True
+        self._retire_sticky = False
+        if cycle_accurate:
+            self.set_cycle_accounting(True)
+
+    # ---- memory map ------------------------------------------------------------
+    def _flash_region(self):
+        return next(r for r in self.board.memory if r.kind == "flash")
+
+    def _map_memories(self) -> None:
+        flash = self._flash_region()
+        flash_buffer = ctypes.create_string_buffer(b"\xff" * flash.size, flash.size)
+        self._buffers.append(flash_buffer)
+        # writable to the emulator so the flash controller can see stores; a write hook
+        # decides what each store really does (program, or fault as on the part)
+        self.uc.mem_map_ptr(flash.start, flash.size, UC_PROT_READ | UC_PROT_WRITE | UC_PROT_EXEC,
+                            ctypes.addressof(flash_buffer))
+        # boot alias at 0: what a NULL read sees on the real part
+        self.uc.mem_map_ptr(0, flash.size, UC_PROT_READ | UC_PROT_EXEC,
+                            ctypes.addressof(flash_buffer))
+        rams = sorted((r for r in self.board.memory if r.kind == "ram"), key=lambda r: r.start)
+        start, end = rams[0].start, rams[-1].end
+        ram_buffer = ctypes.create_string_buffer(end - start)
+        self._buffers.append(ram_buffer)
+        self.uc.mem_map_ptr(start, _page_round(end - start), UC_PROT_READ | UC_PROT_WRITE |
+                            UC_PROT_EXEC, ctypes.addressof(ram_buffer))
+        for region in rams:
+            if region.alias:
+                self.uc.mem_map_ptr(region.alias, region.size, UC_PROT_READ | UC_PROT_WRITE | UC_PROT_EXEC,
+                                    ctypes.addressof(ram_buffer) + region.start - start)
+        self.ram_start, self.ram_end = start, end
+
+    def _peripheral(self, address: int) -> Peripheral | None:
+        for peripheral in self._peripherals:
+            if peripheral.base <= address < peripheral.base + peripheral.size:
+                return peripheral
+        return None
+
+    def _mmio_read(self, uc, offset: int, size: int, base: int) -> int:
+        address = base + offset
+        peripheral = self._peripheral(address)
+        if peripheral is None:
+            self._note_unmodelled(address, "read")
+            return 0
+        return peripheral.read(address - peripheral.base, size) & ((1 << (8 * size)) - 1)
+
+    def _mmio_write(self, uc, offset: int, size: int, value: int, base: int) -> None:
+        address = base + offset
+        peripheral = self._peripheral(address)
+        if peripheral is None:
+            self._note_unmodelled(address, "write")
+            return
+        peripheral.write(address - peripheral.base, size, value)
+
+    def _note_unmodelled(self, address: int, access: str) -> None:
+        if address not in self.unmodelled:
+            self.unmodelled.add(address)
+            log.warning("virtual %s: unmodelled peripheral %s at 0x%08x", self.board.name, access,
+                        address)
+
+    # ---- trace -------------------------------------------------------------------
+    def _trace_enabled(self) -> bool:
+        return bool(self.scs.read(DEMCR_OFFSET_IN_SCS, 4) & (1 << 24))
+
+    def _swo_sink(self, packet: bytes) -> None:
+        if self._swo_enabled:
+            with self._swo_lock:
+                self.swo.extend(packet)
+
+    def swo_start(self) -> None:
+        self._swo_enabled = True
+
+    def swo_read(self) -> bytes:
+        """The SWO bytes since the last read (safe to call from a reader thread)."""
+        with self._swo_lock:
+            data = bytes(self.swo)
+            self.swo.clear()
+        return data
+
+    def swo_stop(self) -> None:
+        self._swo_enabled = False
+
+    # ---- cycles ------------------------------------------------------------------
+    def set_cycle_accounting(self, enabled: bool) -> None:
+        """Per-block cycle costs (slow) or plain emulation (fast; DWT stands still)."""
+        if enabled and not self._cycle_hooks:
+            flash = self._flash_region()
+            model = self.cycle_model
+            fetch = self.uc.mem_read
+            def on_block(uc, address, size, data):
+                # slices end on block boundaries, so no block is ever charged twice
+                if model.cycles >= self._slice_end_cycles:
+                    uc.emu_stop()
+                else:
+                    model.on_block(address, size, fetch)
+            self._cycle_hooks = [
+                self.uc.hook_add(UC_HOOK_BLOCK, on_block),
+                self.uc.hook_add(UC_HOOK_MEM_READ,
+                                 lambda uc, access, address, size, value, data:
+                                 model.on_flash_read(address), begin=flash.start, end=flash.end - 1),
+            ]
+        elif not enabled:
+            for hook in self._cycle_hooks:
+                self.uc.hook_del(hook)
+            self._cycle_hooks = []
+
+    @property
+    def cycle_accurate(self) -> bool:
+        return bool(self._cycle_hooks)
+
+    # ---- memory and registers ---------------------------------------------------
+    def read_memory(self, address: int, size: int) -> bytes:
+        return bytes(self.uc.mem_read(address, size))
+
+    def write_memory(self, address: int, data: bytes) -> None:
+        self.uc.mem_write(address, bytes(data))
+
+    def read_u32(self, address: int) -> int:
+        return struct.unpack("<I", self.read_memory(address, 4))[0]
+
+    def write_u32(self, address: int, value: int) -> None:
+        self.write_memory(address, struct.pack("<I", value & 0xFFFFFFFF))
+
+    def read_core_register(self, name: str) -> int:
+        return self.uc.reg_read(REGISTERS[name])
+
+    def write_core_register(self, name: str, value: int) -> None:
+        self.uc.reg_write(REGISTERS[name], value)
+
+    # DCRSR register selectors (ARMv7-M ARM, C1.6.3); 0x14 packs CONTROL, FAULTMASK,
+    # BASEPRI and PRIMASK into one word, 0x21 is FPSCR, 0x40.. are S0..S31
+    _SELECTORS = {**{n: f"r{n}" for n in range(13)}, 13: "sp", 14: "lr", 15: "pc", 16: "xpsr",
+                  17: "msp", 18: "psp"}
+    _SPECIAL = (("control", 24), ("faultmask", 16), ("basepri", 8), ("primask", 0))
+
+    def core_register(self, selector: int, value: int | None) -> int:
+        """DCRSR/DCRDR access: read (value None) or write one core register."""
+        if selector == 0x14:
+            uc_ids = [getattr(arm, f"UC_ARM_REG_{name.upper()}") for name, _ in self._SPECIAL]
+            if value is not None:
+                for uc_id, (_, shift) in zip(uc_ids, self._SPECIAL):
+                    self.uc.reg_write(uc_id, (value >> shift) & 0xFF)
+                return value
+            return sum((self.uc.reg_read(uc_id) & 0xFF) << shift
+                       for uc_id, (_, shift) in zip(uc_ids, self._SPECIAL))
+        if selector == 0x21:
+            uc_id = arm.UC_ARM_REG_FPSCR
+        elif 0x40 <= selector < 0x60:
+            uc_id = getattr(arm, f"UC_ARM_REG_S{selector - 0x40}")
+        elif selector in self._SELECTORS:
+            uc_id = REGISTERS[self._SELECTORS[selector]]
+        else:
+            return 0
+        if value is not None:
+            self.uc.reg_write(uc_id, value & 0xFFFFFFFF)
+            return value
+        return self.uc.reg_read(uc_id) & 0xFFFFFFFF
+
+    def registers(self) -> dict[str, int]:
+        return {name: self.read_core_register(name) for name in ("pc", "lr", "sp", "xpsr")}
+
+    # ---- debug state: DHCSR, DFSR, vector catch ----------------------------------
+    def debug_status(self) -> int:
+        """DHCSR as read: control bits and S_REGRDY, S_HALT, S_LOCKUP, sticky S_RETIRE/S_RESET."""
+        value = DHCSR_S_REGRDY | (DHCSR_C_DEBUGEN if self.debug_enabled else 0)
+        if self.halted:
+            value |= DHCSR_C_HALT | DHCSR_S_HALT
+        if self.lockup:
+            value |= DHCSR_S_LOCKUP
+        if self._retire_sticky:
+            value |= DHCSR_S_RETIRE_ST
+        if self._reset_sticky:
+            value |= DHCSR_S_RESET_ST
+        self._retire_sticky = self._reset_sticky = False
+        return value
+
+    def debug_control(self, bits: int) -> None:
+        """A keyed DHCSR write: enable debug, halt, step or resume."""
+        self.debug_enabled = bool(bits & DHCSR_C_DEBUGEN)
+        if not self.debug_enabled:
+            self.halted = False                    # the core leaves debug state
+        elif bits & DHCSR_C_HALT:
+            self.halt()
+        elif self.halted and bits & DHCSR_C_STEP:
+            self.step()
+            self.scs.dfsr |= DFSR_HALTED
+        elif self.halted:
+            self.halted = False
+
+    def halt(self, reason: int = DFSR_HALTED) -> None:
+        if not self.halted:
+            self.halted, self.lockup = True, False
+            self.scs.dfsr |= reason
+
+    def resume(self) -> None:
+        self.halted = False
+
+    def _vector_catch(self, bit: int) -> bool:
+        return self.debug_enabled and bool(self.scs.read(DEMCR_OFFSET_IN_SCS, 4) & bit)
+
+    def step(self) -> None:
+        """Execute one instruction (a fault leaves the core as a fault would)."""
+        self._execute(1)
+
+    # ---- program, reset, run --------------------------------------------------------
+    def load_elf(self, path: Path) -> None:
+        """Write the ELF's loadable segments at their load addresses (what flashing produces)."""
+        with open(path, "rb") as handle:
+            for segment in ELFFile(handle).iter_segments():
+                if segment["p_type"] == "PT_LOAD" and segment["p_filesz"]:
+                    self.write_memory(segment["p_paddr"], segment.data())
+
+    def reset_request(self) -> None:
+        """AIRCR.SYSRESETREQ: from the core, the reset lands after the current instruction."""
+        if self._emulating:
+            self._pending_reset = True
+            self.uc.emu_stop()
+        else:
+            self.system_reset()
+
+    def system_reset(self) -> None:
+        """nRST or SYSRESETREQ: the system resets, the debug domain keeps its settings, and
+        with DEMCR.VC_CORERESET the core halts on the first instruction."""
+        for peripheral in (self.rcc, self.pwr, self.flash_interface, *self.gpio):
+            peripheral.reset()
+        self.scs.system_reset()
+        self.reset(halt=self._vector_catch(DEMCR_VC_CORERESET))
+        if self.halted:
+            self.scs.dfsr |= DFSR_VCATCH
+
+    def reset(self, halt: bool = True) -> None:
+        """Core reset: SP and PC from the vector table at the start of flash."""
+        flash = self._flash_region()
+        sp, pc = struct.unpack("<II", self.read_memory(flash.start, 8))
+        for name in ("r0", "r1", "r2", "r3", "r12", "lr"):
+            self.write_core_register(name, 0)
+        self.write_core_register("sp", sp)
+        self.write_core_register("msp", sp)
+        self.write_core_register("pc", pc & ~1)
+        self.write_core_register("xpsr", 1 << 24)     # Thumb bit
+        self._pending_reset = False
+        self.flash_interface.reset()
+        self.halted, self.lockup, self.fault = halt, False, None
+        self._reset_sticky = True
+
+    def stop_on_write(self, address: int) -> None:
+        """Stop emulation once, as soon as the firmware next writes `address` (a mailbox field)."""
+        if self._stop_hook is not None:
+            self.uc.hook_del(self._stop_hook)
+        self._stop_armed = True
+
+        def on_write(uc, access, addr, size, value, data):
+            if self._stop_armed:              # one shot: a restarted store must not stop again
+                self._stop_armed = False
+                uc.emu_stop()
+        self._stop_hook = self.uc.hook_add(UC_HOOK_MEM_WRITE, on_write, begin=address,
+                                           end=address + 3)
+
+    def _on_invalid(self, uc, access, address, size, value, data) -> bool:
+        self._invalid = (access, address, size)
+        return False
+
+    def _on_exception(self, uc, number: int, data) -> None:
+        self._exception = number
+        uc.emu_stop()
+
+    def _flash_changed(self, offset: int, size: int) -> None:
+        start = self._flash_region().start + offset
+        self.uc.ctl_remove_cache(start, start + size)     # no stale translated code
+
+    def _on_flash_write(self, uc, access, address, size, value, data) -> None:
+        """Runs before the store lands: remember what the flash must hold afterwards."""
+        base = ctypes.addressof(self._buffers[0])
+        offset = (address - self._flash_region().start) & ~7
+        # what the flash holds: a fix-up not yet applied knows better than the raw bytes
+        pending = [content for where, content in self._fixups if where == offset]
+        before = pending[-1] if pending else ctypes.string_at(base + offset, 8)
+        if self.flash_interface.store(address, size, value):
+            self._fixups.append((offset, self.flash_interface.expected(offset, before)))
+        else:
+            self._fixups.append((offset, before))
+            self._flash_fault = address
+            uc.emu_stop()
+
+    def _apply_fixups(self, *unused) -> None:
+        if not self._fixups:
+            return
+        base = ctypes.addressof(self._buffers[0])
+        start = self._flash_region().start
+        for offset, content in self._fixups:
+            ctypes.memmove(base + offset, content, 8)
+            self.uc.ctl_remove_cache(start + offset, start + offset + 8)
+        self._fixups.clear()
+
+    def _fault_status(self, error: UcError | None) -> FaultStatus:
+        """The fault status registers the core would have set for what stopped emulation."""
+        access = self._invalid[1] if self._invalid else None
+        pc = self.read_core_register("pc")
+        if self._flash_fault is not None:
+            return FaultStatus(PRECISERR | BFARVALID, HFSR_FORCED, self._flash_fault, 0,
+                               "store to read-only memory (flash) at")
+        if self._exception == EXCP_BKPT:
+            return FaultStatus(0, HFSR_DEBUGEVT, 0, 0)
+        if self._exception in (EXCP_UDEF, EXCP_SWI):
+            return FaultStatus(UNDEFINSTR, HFSR_FORCED, 0, 0,
+                               "usage fault: unhandled exception (SVC or UDF)")
+        if self._exception is not None:           # a branch into the execute-never region
+            return FaultStatus(IBUSERR | BFARVALID, HFSR_FORCED, pc, 0)
+        code = error.errno if error is not None else None
+        if code in (UC_ERR_FETCH_UNMAPPED, UC_ERR_FETCH_PROT):
+            return FaultStatus(IBUSERR | BFARVALID, HFSR_FORCED,
+                               access if access is not None else pc, 0)
+        if code in (UC_ERR_READ_UNMAPPED, UC_ERR_READ_PROT):
+            return FaultStatus(PRECISERR | BFARVALID, HFSR_FORCED, access or 0, 0,
+                               "read of unmapped address")
+        if code == UC_ERR_WRITE_UNMAPPED:
+            return FaultStatus(PRECISERR | BFARVALID, HFSR_FORCED, access or 0, 0,
+                               "write to unmapped address")
+        if code == UC_ERR_WRITE_PROT:
+            return FaultStatus(PRECISERR | BFARVALID, HFSR_FORCED, access or 0, 0,
+                               "store to read-only memory (flash) at")
+        if code == UC_ERR_INSN_INVALID:
+            return FaultStatus(UNDEFINSTR, HFSR_FORCED, 0, 0)
+        return FaultStatus(0, HFSR_FORCED, 0, 0, f"emulation error: {error}")
+
+    def _enter_fault(self, status: FaultStatus) -> None:
+        """Fault like the core: status registers set, then halt on a HardFault vector catch,
+        or lock up (the firmware's own handler is not entered on the virtual board)."""
+        self._flash_fault, self._exception, self._invalid = None, None, None
+        regs = self.scs.regs
+        regs[0xD28] = regs.get(0xD28, 0) | status.cfsr
+        regs[0xD2C] = regs.get(0xD2C, 0) | status.hfsr
+        if status.cfsr & BFARVALID:
+            regs[0xD38] = status.bfar
+        registers = self.registers()
+        message = status.describe(self.ram_start, registers["sp"])
+        where = f"pc=0x{registers['pc']:08x} lr=0x{registers['lr']:08x} sp=0x{registers['sp']:08x}"
+        self.fault = TargetFaultError(f"target fault on the virtual {self.board.name}: {message} "
+                                      f"({where})", registers, status.bfar or None)
+        if status.hfsr & HFSR_DEBUGEVT and self.debug_enabled:
+            self.fault = None                          # a breakpoint under a debugger
+            regs[0xD2C] &= ~HFSR_DEBUGEVT
+            self.halted = True
+            self.scs.dfsr |= DFSR_BKPT
+        elif self.read_core_register("xpsr") & 0x1FF == HARDFAULT_EXCEPTION:
+            self.lockup = True                         # a fault in the HardFault handler
+        elif not self._enter_exception(HARDFAULT_EXCEPTION):
+            regs[0xD28] |= STKERR                      # stacking failed: the core locks up
+            self.lockup = True
+        elif self._vector_catch(DEMCR_VC_HARDERR):
+            self.halted = True
+            self.scs.dfsr |= DFSR_VCATCH
+
+    def _enter_exception(self, number: int) -> bool:
+        """Exception entry (ARMv7-M ARM B1.5.6): stack the basic frame, take the vector.
+        False when the frame cannot be stacked (the stack pointer is off the RAM)."""
+        sp = self.read_core_register("sp")
+        aligned = (sp - 32) & ~7
+        if not (self.ram_start <= aligned and aligned + 32 <= self.ram_end):
+            return False
+        xpsr = self.read_core_register("xpsr") | ((1 << 9) if (sp - 32) & 4 else 0)
+        frame = [self.read_core_register(name) for name in ("r0", "r1", "r2", "r3", "r12", "lr")]
+        frame += [self.read_core_register("pc"), xpsr]
+        self.write_memory(aligned, struct.pack("<8I", *frame))
+        handler = self.read_u32(self._flash_region().start + 4 * number)
+        self.write_core_register("sp", aligned)
+        self.write_core_register("lr", 0xFFFF_FFF9)       # return to Thread mode on MSP
+        self.write_core_register("pc", handler & ~1)
+        self.write_core_register("xpsr", (1 << 24) | number)
+        return True
+
+    def _execute(self, count: int) -> int:
+        """Run up to `count` instructions from PC; returns how many were asked for."""
+        pc = self.read_core_register("pc")
+        self._invalid, self._exception = None, None
+        self._emulating = True
+        if self.cycle_accurate and count > 1:       # the block hook ends the slice
+            self._slice_end_cycles, count = self.cycle_model.cycles + count, 0
+        else:
+            self._slice_end_cycles = 1 << 62
+        try:
+            self.uc.emu_start(pc | 1, 0, count=count)
+            error = None
+        except UcError as exc:
+            error = exc
+        finally:
+            self._emulating = False
+            self._apply_fixups()
+        self._retire_sticky = True
+        if error is not None or self._flash_fault is not None or self._exception is not None:
+            self._enter_fault(self._fault_status(error))
+        elif self._pending_reset:
+            self.system_reset()
+        return count
+
+    def advance(self, instructions: int) -> int:
+        """Let a running core execute up to `instructions`; a halted or locked-up core stays.
+        The debugger-facing clock: a probe calls this while it polls the target."""
+        if self.halted or self.lockup:
+            return 0
+        return self._execute(instructions)
+
+    def run(self, until: Callable[[], bool], max_cycles: int, timeout_s: float) -> None:
+        """Run until `until()` holds; a fault, an unexpected halt or a budget overrun raises."""
+        deadline = time.monotonic() + timeout_s
+        start_cycles = self.cycle_model.cycles
+        executed = 0
+        self.halted = False
+        while not until():
+            executed += self.advance(SLICE_INSTRUCTIONS)
+            if self.fault is not None:
+                self.halted = True
+                raise self.fault
+            if self.halted or self.lockup:
+                raise TargetFaultError(f"the virtual {self.board.name} halted unexpectedly "
+                                       f"(DFSR=0x{self.scs.dfsr:x})", self.registers(), None)
+            budget = self.cycle_model.cycles - start_cycles if self.cycle_accurate else executed
+            if budget > max_cycles or time.monotonic() > deadline:
+                self.halted = True
+                what = "cycles" if self.cycle_accurate else "instructions"
+                raise TargetTimeoutError(
+                    f"the virtual {self.board.name} did not finish within its budget "
+                    f"({budget:,} {what} of {max_cycles:,}, {timeout_s:.0f} s wall clock); "
+                    f"pc=0x{self.read_core_register('pc'):08x}. The firmware hangs or the "
+                    "budget is too small.")
+        self.halted = True
+
+    def close(self) -> None:
+        self.uc = None
