@@ -80,3 +80,22 @@ def test_not_toml_and_missing_file(tmp_path):
         load_requirements(_write(tmp_path, "[[requirement]\n"))
     with pytest.raises(ConfigError, match="not found"):
         load_requirements(tmp_path / "absent.toml")
+
+
+@pytest.mark.parametrize("metric,unit,threshold,canonical", [
+    ("stack_bytes", "KB", 8, 8192), ("min_class_top1", "%", 70, 0.70)])
+def test_the_registry_s_newer_metrics_are_accepted(tmp_path, metric, unit, threshold, canonical):
+    path = _write(tmp_path, GOOD.format(metric=metric, op="<=", threshold=threshold, unit=unit))
+    requirement = load_requirements(path)[0]
+    assert requirement.metric == metric
+    assert requirement.threshold_canonical == pytest.approx(canonical)
+
+
+def test_a_custom_requirement_converts_its_threshold_into_the_figure_s_unit():
+    from mcuqual.qualify.requirements import make_requirement
+
+    requirement = make_requirement("R", "t", None, ">=", 70, "%", "s", unit_of_value="fraction")
+    assert requirement.canonical_unit == "fraction"
+    assert requirement.threshold_canonical == pytest.approx(0.70)
+    with pytest.raises(ConfigError, match="cannot be compared"):
+        make_requirement("R", "t", None, ">=", 70, "%", "s", unit_of_value="ms")

@@ -15,6 +15,20 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from mcuqual.plugin.fixtures import (  # noqa: F401  (public fixtures: pytest finds them here)
+    DEPLOYMENT_FIXTURE,
+    mcuqual_board,
+    mcuqual_deployment,
+    mcuqual_elf,
+    mcuqual_evaluation,
+    mcuqual_firmware,
+    mcuqual_model,
+    mcuqual_requirement,
+    mcuqual_swo_log,
+    mcuqual_target_run,
+    mcuqual_tflite,
+)
+
 if TYPE_CHECKING:    # the engine is imported on first use: see _engine_imports below
     from mcuqual.plugin.cases import QualificationCase, RegressionCase
     from mcuqual.qualify.run import QualificationRun, Settings
@@ -163,6 +177,16 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if DEPLOYMENT_FIXTURE in metafunc.fixturenames:       # a test on the public fixtures
+        session = metafunc.config.stash.get(SESSION_KEY, None)
+        if session is None:
+            raise pytest.UsageError("mcuqual: a test uses mcuqual's fixtures, but no board "
+                                    f"profiles ({metafunc.config.getini('mcuqual_boards_dir')}) "
+                                    "are here.")
+        pairs = [(board.name, model.name) for board in session.boards for model in session.models]
+        metafunc.parametrize(DEPLOYMENT_FIXTURE, pairs, ids=[f"{b}-{m}" for b, m in pairs],
+                             indirect=True)
+        return
     if REGRESSION_FIXTURE in metafunc.fixturenames:
         session = metafunc.config.stash.get(SESSION_KEY, None)
         if session is not None:

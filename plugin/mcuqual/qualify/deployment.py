@@ -36,6 +36,7 @@ from mcuqual.firmware.build import FirmwareImage, ModelTooLargeError, build_firm
 from mcuqual.firmware.host_twin import HostTwin, build_host_twin
 from mcuqual.common.evidence import Evidence, Measurement
 from mcuqual.target.probes import ProbeChoice
+from mcuqual.qualify.metrics import METRICS
 from mcuqual.quantize.convert import quantize_cached
 from mcuqual.reference.tflm import ArenaFigure, tflm_arena
 from mcuqual.power import energy_windows
@@ -233,12 +234,14 @@ class Deployment:
 
     # --- figures ------------------------------------------------------------------
     def measure(self, metric: str) -> Measurement:
-        producer = getattr(self, f"_measure_{metric}", None)
-        if producer is None:
-            raise NotMeasurableError(f"no producer for metric {metric!r} in this version of mcuqual")
-        return producer()
+        """The figure of a registered metric (mcuqual.qualify.metrics), by its producer."""
+        entry = METRICS.get(metric)
+        if entry is None:
+            raise NotMeasurableError(f"metric {metric!r} is not in the registry "
+                                     f"(mcuqual.qualify.metrics): {', '.join(METRICS)}")
+        return getattr(self, entry.producer)()
 
-    def _measure_top1(self) -> Measurement:
+    def measure_top1(self) -> Measurement:
         self.input_check()                        # a wrong declaration is an error, not a figure
         result = self.evaluation()
         check_predictions(result.predictions, CLASSES, self.model.preprocessing, self.model.name)
@@ -274,7 +277,7 @@ class Deployment:
         return Measurement("top1", result.top1, "fraction", Evidence.HOST, how,
                            samples=result.images, details=details)
 
-    def _measure_weights_bytes(self) -> Measurement:
+    def measure_weights_bytes(self) -> Measurement:
         summary, generated = self.summary(), self.generated()
         details = {"tflite_constant_bytes": summary.constant_bytes,
                    "tflite_file_bytes": summary.file_bytes, "generated_constant_bytes":
@@ -294,7 +297,7 @@ class Deployment:
             details={**details, "code_bytes": elf.code_bytes,
                      "flash_used_bytes": elf.flash_used_bytes, "elf": str(image.elf)})
 
-    def _measure_arena_bytes(self) -> Measurement:
+    def measure_arena_bytes(self) -> Measurement:
         generated, tflm = self.generated(), self.arena()
         details = {"tflm_arena_bytes": tflm.total_bytes, "board_ram_bytes": self.board.ram_bytes,
                    "tflm_report": tflm.report.strip().splitlines()}
@@ -312,6 +315,31 @@ class Deployment:
             f"lifetimes) of the firmware ELF built for {self.board.name}",
             details={**details, "stack_reserved_bytes": elf.stack_bytes,
                      "ram_used_bytes": elf.ram_used_bytes})
+
+    def measure_min_class_top1(self) -> Measurement:
+        """The worst class's top-1: the same evaluation, and the same checks, as top-1."""
+        top1 = self.measure_top1()
+        per_class = top1.details["per_class_top1"]
+        worst = min(range(len(per_class)), key=per_class.__getitem__)
+        return Measurement(
+            "min_class_top1", float(per_class[worst]), "fraction", top1.evidence,
+            f"lowest per-class top-1 ('{CLASSES[worst]}') of: {top1.method}",
+            samples=top1.samples, details={"class": CLASSES[worst], "per_class_top1": per_class,
+                                           "preprocessing": top1.details["preprocessing"]})
+
+    def measure_stack_bytes(self) -> Measurement:
+        """The stack's high-water mark: the firmware paints the stack at boot and reports how
+        deep the inferences reached into it (the deepest of every image it ran)."""
+        run = self._timed_run()
+        elf = self.elf()
+        evidence = Evidence.EMULATED if self.probe.is_virtual else Evidence.MEASURED
+        return Measurement(
+            "stack_bytes", float(run.stack_high_water_bytes), "B", evidence,
+            f"stack high-water mark over {run.images} inferences on "
+            f"{'the virtual ' if self.probe.is_virtual else ''}{self.board.name} (painted stack, "
+            "read back through the mailbox)", samples=run.images,
+            details={"stack_reserved_bytes": elf.stack_bytes,
+                     "arena_high_water_bytes": run.arena_high_water_bytes})
 
     # --- on the target ------------------------------------------------------------
     def on_target(self) -> OnTargetRun:
@@ -345,7 +373,7 @@ class Deployment:
             run.require_bit_exact()
         return run
 
-    def _measure_latency_ms(self) -> Measurement:
+    def measure_latency_ms(self) -> Measurement:
         run = self._timed_run()
         cycles = run.median_cycles
         generated = self.generated()
@@ -379,7 +407,7 @@ class Deployment:
                      "stack_high_water_bytes": run.stack_high_water_bytes,
                      "arena_high_water_bytes": run.arena_high_water_bytes})
 
-    def _measure_energy_mj(self) -> Measurement:
+    def measure_energy_mj(self) -> Measurement:
         run = self._timed_run()
         power_mw = self.board.power.run_power_mw(self.board.clock_hz)
         model = (f"{power_mw:.1f} mW = {self.board.power.supply_v} V x "

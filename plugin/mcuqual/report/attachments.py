@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from mcuqual.qualify.metrics import METRICS
 from mcuqual.report import plots
 
 
@@ -22,16 +23,18 @@ def attach_evidence(allure: Any, case: Any) -> None:
         return
     where = f"{case.model.name} on {case.board.name}"
     png = allure.attachment_type.PNG
-    if measurement.metric == "top1":
+    entry = METRICS.get(measurement.metric)
+    picture = entry.picture if entry is not None else None
+    if picture == "accuracy":
         allure.attach(plots.confusion_chart(deployment.evaluation().confusion(),
                                             f"{where}: INT8 confusion matrix (% of each class)"),
                       name="confusion matrix", attachment_type=png)
         curves = case.model.folder / "history.png"
         if curves.is_file():
             allure.attach.file(str(curves), name="training curves", attachment_type=png)
-    elif measurement.metric in ("weights_bytes", "arena_bytes"):
+    elif picture == "memory" and "firmware" not in measurement.details:   # an ELF exists
         elf = deployment.elf()
-        where_kept = {"weights_bytes": "flash", "arena_bytes": "ram"}
+        where_kept = {"weights_bytes": "flash", "arena_bytes": "ram", "stack_bytes": "ram"}
         limits = {r.id: (where_kept[r.metric], int(r.threshold * 1024))
                   for r in case.session.requirements if r.metric in where_kept and r.unit == "KB"}
         flash = {"weights": elf.weights_bytes, "code": elf.code_bytes,
@@ -41,7 +44,7 @@ def attach_evidence(allure: Any, case: Any) -> None:
         allure.attach(plots.memory_chart(flash, case.board.flash_bytes, ram, case.board.ram_bytes,
                                          f"{where}: what fills flash and RAM", limits),
                       name="flash and RAM", attachment_type=png)
-    elif measurement.details.get("layers"):
+    elif picture == "timing" and measurement.details.get("layers"):
         allure.attach(plots.layer_cycles_chart(measurement.details["layers"], case.board.clock_hz,
                                                f"{where}: time per layer"),
                       name="latency per layer", attachment_type=png)
@@ -49,7 +52,7 @@ def attach_evidence(allure: Any, case: Any) -> None:
         if swo:
             allure.attach("\n".join(swo), name="SWO log", attachment_type=allure.attachment_type.TEXT)
     trace = deployment.power_trace()
-    if measurement.metric == "energy_mj" and trace is not None:
+    if picture == "energy" and trace is not None:
         allure.attach(plots.energy_window_chart(trace, f"{where}: supply current and inference "
                                                        "windows"),
                       name="energy windows", attachment_type=png)

@@ -173,7 +173,7 @@ def qualification_document(session: QualificationRun) -> dict[str, Any]:
         "environment": environment(session),
         "requirements": [{"id": r.id, "title": r.title, "metric": r.metric, "op": r.op,
                           "threshold": r.threshold, "unit": r.unit, "source": r.source}
-                         for r in session.requirements],
+                         for r in all_requirements(session)],
         "models": models,
         "results": [record.as_dict() for record in session.records],
     }
@@ -185,11 +185,20 @@ def write_qualification_json(path: Path, session: QualificationRun) -> Path:
     return path
 
 
+def all_requirements(session: QualificationRun) -> list:
+    """The run's requirements file, then those that users' own tests judged, by id."""
+    found = {r.id: r for r in session.requirements}
+    for record in session.records:
+        found.setdefault(record.verdict.requirement.id, record.verdict.requirement)
+    return list(found.values())
+
+
 def matrix_lines(session: QualificationRun) -> list[str]:
     """requirement x (board, model): value, evidence, verdict."""
     if not session.records:
         return []
-    req_ids = [r.id for r in session.requirements]
+    requirements = all_requirements(session)
+    req_ids = [r.id for r in requirements]
     cells: dict[tuple[str, str], dict[str, str]] = {}
     for record in session.records:
         d, v = record.deployment, record.verdict
@@ -205,7 +214,7 @@ def matrix_lines(session: QualificationRun) -> list[str]:
     def fmt(row: Iterable[str]) -> str:
         return "  ".join(str(x).ljust(w) for x, w in zip(row, widths)).rstrip()
     lines = [fmt(head), fmt("-" * w for w in widths), *(fmt(r) for r in rows)]
-    thresholds = ", ".join(f"{r.id} {r.describe_threshold()}" for r in session.requirements)
+    thresholds = ", ".join(f"{r.id} {r.describe_threshold()}" for r in requirements)
     lines.append(f"thresholds: {thresholds}")
     lines.append("n/m = not measurable with this probe; evidence: measured > emulated > modelled > host")
     return lines

@@ -17,12 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mcuqual.common.evidence import format_value
-from mcuqual.report.results import outcome_lines
+from mcuqual.report.results import all_requirements, outcome_lines
+from mcuqual.qualify.metrics import METRICS
 from mcuqual.qualify.run import QualificationRun
 from mcuqual.qualify.verdicts import Status
 
-COLUMNS = (("top1", "top-1"), ("latency_ms", "latency"), ("weights_bytes", "weights"),
-           ("arena_bytes", "working RAM"), ("energy_mj", "energy"))
+# The study's table: the registry's summary metrics first, in its order; any other
+# requirement (another metric, or a user's own test) follows under its id.
+COLUMNS = tuple((m.name, m.title) for m in METRICS.values() if m.summary_column)
 VERDICT_WORD = {Status.PASS: "pass", Status.NOT_MET: "FAIL", Status.NOT_MEASURABLE: "n/m",
                 Status.INSUFFICIENT_EVIDENCE: "weak evidence", Status.ERROR: "error"}
 
@@ -33,27 +35,41 @@ class Cell:
     status: Status
 
 
-def table(session: QualificationRun) -> tuple[list[str], dict[tuple[str, str, str], dict[str, Cell]]]:
-    """Column titles, and per (board, model, probe) the cell of each metric."""
+def _column_key(verdict) -> str:
+    metric = verdict.requirement.metric
+    return metric if metric in dict(COLUMNS) else verdict.requirement.id
+
+
+def columns(session: QualificationRun) -> list[tuple[str, str]]:
+    """(key, title) of every column: the summary metrics, then other requirements by id."""
+    extra = dict.fromkeys(_column_key(r.verdict) for r in session.records
+                          if _column_key(r.verdict) not in dict(COLUMNS))
+    return [*COLUMNS, *((key, key) for key in extra)]
+
+
+def table(session: QualificationRun) -> tuple[list[tuple[str, str]],
+                                               dict[tuple[str, str, str], dict[str, Cell]]]:
+    """The columns, and per (board, model, probe) the cell of each column."""
     rows: dict[tuple[str, str, str], dict[str, Cell]] = {}
     for record in session.records:
         d, v = record.deployment, record.verdict
         m = v.measurement
         text = f"{format_value(m.value, m.unit)} ({m.evidence.label}) " if m is not None else ""
         rows.setdefault((d.board.name, d.model.name, d.probe.unique_id), {})[
-            v.requirement.metric] = Cell(text + VERDICT_WORD[v.status], v.status)
-    return [title for _, title in COLUMNS], rows
+            _column_key(v)] = Cell(text + VERDICT_WORD[v.status], v.status)
+    return columns(session), rows
 
 
 def markdown(session: QualificationRun) -> str:
-    titles, rows = table(session)
+    shown, rows = table(session)
+    titles = [title for _, title in shown]
     lines = ["# Deployment summary", "", *(f"- {line}" for line in outcome_lines(session)), "",
              "| model | board | probe | " + " | ".join(titles) + " |",
              "|---|---|---|" + "---|" * len(titles)]
     for (board, model, probe), cells in rows.items():
-        values = [cells[metric].text if metric in cells else "-" for metric, _ in COLUMNS]
+        values = [cells[key].text if key in cells else "-" for key, _ in shown]
         lines.append(f"| {model} | {board} | {probe} | " + " | ".join(values) + " |")
-    thresholds = "; ".join(f"{r.id} {r.describe_threshold()}" for r in session.requirements)
+    thresholds = "; ".join(f"{r.id} {r.describe_threshold()}" for r in all_requirements(session))
     lines += ["", f"Requirements: {thresholds}.",
               "Evidence: measured (physical board) > emulated (virtual board) > modelled > host."]
     return "\n".join(lines) + "\n"
@@ -132,21 +148,22 @@ def pareto_chart(session: QualificationRun) -> bytes | None:
 
 
 def html_page(session: QualificationRun, chart: bytes | None) -> str:
-    titles, rows = table(session)
+    shown, rows = table(session)
+    titles = [title for _, title in shown]
     colour = {Status.PASS: "#d8f0dc", Status.NOT_MET: "#f8d4d0", Status.ERROR: "#f0e0a0",
               Status.NOT_MEASURABLE: "#e4e4e4", Status.INSUFFICIENT_EVIDENCE: "#f0e0a0"}
     head = "".join(f"<th>{html.escape(t)}</th>" for t in ("model", "board", "probe", *titles))
     body = []
     for (board, model, probe), cells in rows.items():
         tds = [f"<td>{html.escape(x)}</td>" for x in (model, board, probe)]
-        for metric, _ in COLUMNS:
-            cell = cells.get(metric)
+        for key, _ in shown:
+            cell = cells.get(key)
             tds.append(f'<td style="background:{colour[cell.status]}">{html.escape(cell.text)}</td>'
                        if cell else "<td>-</td>")
         body.append("<tr>" + "".join(tds) + "</tr>")
     image = (f'<img alt="Pareto plot" src="data:image/png;base64,'
              f'{base64.b64encode(chart).decode()}">' if chart else "")
-    thresholds = "; ".join(f"{r.id} {r.describe_threshold()}" for r in session.requirements)
+    thresholds = "; ".join(f"{r.id} {r.describe_threshold()}" for r in all_requirements(session))
     return ("<!doctype html><html><head><meta charset='utf-8'><title>Deployment summary</title>"
             "<style>body{font-family:sans-serif}table{border-collapse:collapse}"
             "td,th{border:1px solid #999;padding:4px 8px;font-size:13px}</style></head><body>"

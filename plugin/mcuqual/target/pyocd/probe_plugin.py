@@ -24,7 +24,6 @@ from typing import Any, Callable, Sequence
 
 from pyocd.core import exceptions
 from pyocd.core.memory_interface import MemoryInterface
-from pyocd.core.options import OptionInfo
 from pyocd.probe.debug_probe import DebugProbe
 from unicorn import UcError
 
