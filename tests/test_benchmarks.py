@@ -15,8 +15,7 @@ from mcuqual.firmware.build import build_firmware
 from mcuqual.target.mailbox_runner import MailboxRunner
 from mcuqual.target.virtual import VirtualBoard
 
-BOARD = select_boards(Path(__file__).resolve().parent.parent / "qualification" / "boards",
-                      ["stm32l4r9"])[0]
+BOARD = select_boards(None, ["stm32l4r9"])[0]
 
 
 @pytest.fixture(scope="module")

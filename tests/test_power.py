@@ -23,7 +23,7 @@ from mcuqual.power.ppk2 import (
 )
 
 REPO = Path(__file__).resolve().parent.parent
-BOARD = select_boards(REPO / "qualification" / "boards", ["stm32l4r9"])[0]
+BOARD = select_boards(None, ["stm32l4r9"])[0]
 
 # NOT a capture from hardware: a byte stream built here by the documented PPK2 protocol
 # (metadata text ending in END, then 32-bit samples: ADC bits 0-13, range bits 14-16,

@@ -19,14 +19,14 @@ from mcuqual.firmware.build import build_firmware
 from mcuqual.target.pyocd.flash_algo import build_flash_algo
 from mcuqual.target.mailbox_runner import MailboxRunner
 from mcuqual.target.probes import choose_probe
-from mcuqual.target.pyocd.targets import TARGET_NAME, stm32l4r9_memory_map, target_origin
+from mcuqual.target.pyocd.targets import memory_map, target_origin
 from pyocd.core.memory_map import MemoryType
 from mcuqual.measure.on_target import run_on_target
 from mcuqual.model.preprocessing import PIXEL_OVER_255
 from pyocd.target.pack.flash_algo import PackFlashAlgo
 
 REPO = Path(__file__).resolve().parent.parent
-BOARD = select_boards(REPO / "qualification" / "boards", ["stm32l4r9"])[0]
+BOARD = select_boards(None, ["stm32l4r9"])[0]
 PYOCD = str(Path(sys.executable).with_name("pyocd"))
 
 
@@ -53,14 +53,14 @@ def test_pyocd_lists_the_virtual_probe(tmp_path):
 
 
 def test_pyocd_flash_from_the_command_line(tmp_path, tiny_image):
-    result = _pyocd("flash", "-t", TARGET_NAME, "--uid", "virtual-stm32l4r9", str(tiny_image.elf))
+    result = _pyocd("flash", "-t", BOARD.pyocd_target, "--uid", "virtual-stm32l4r9", str(tiny_image.elf))
     assert result.returncode == 0, result.stdout + result.stderr
     with BoardConnection(BOARD, choose_probe("virtual", BOARD.name)) as session:
         assert session.flash_holds(tiny_image.elf)
 
 
 def test_flash_algorithm_is_position_independent_flm(cache):
-    algo = PackFlashAlgo(str(build_flash_algo("stm32l4r9", cache)))
+    algo = PackFlashAlgo(str(build_flash_algo(BOARD, cache)))
     assert {"Init", "UnInit", "EraseSector", "ProgramPage", "EraseChip"} <= set(algo.symbols)
     assert (algo.flash_start, algo.flash_size, algo.page_size) == (0x0800_0000, 0x20_0000, 0x1000)
     assert algo.sector_sizes == [(0, 0x1000)]
@@ -68,14 +68,14 @@ def test_flash_algorithm_is_position_independent_flm(cache):
 
 
 def test_target_memory_map_agrees_with_the_board_profile(cache):
-    assert BOARD.pyocd_target == TARGET_NAME
-    assert target_origin(TARGET_NAME).startswith("mcuqual built-in")
-    memory_map = stm32l4r9_memory_map(str(build_flash_algo("stm32l4r9", cache)))
+    assert BOARD.pyocd_target == "stm32l4r9aiix"
+    assert target_origin(BOARD.pyocd_target).startswith("mcuqual built-in")
+    pyocd_map = memory_map(BOARD, str(build_flash_algo(BOARD, cache)))
     regions = {r.name: r for r in BOARD.memory}
-    flash = memory_map.get_boot_memory()
+    flash = pyocd_map.get_boot_memory()
     assert (flash.start, flash.length, flash.sector_size) == (
         regions["flash"].start, regions["flash"].size, regions["flash"].page_size)
-    rams = {r.name: (r.start, r.length) for r in memory_map.iter_matching_regions(type=MemoryType.RAM)}
+    rams = {r.name: (r.start, r.length) for r in pyocd_map.iter_matching_regions(type=MemoryType.RAM)}
     assert rams == {n: (r.start, r.size) for n, r in regions.items() if r.kind == "ram"}
 
 

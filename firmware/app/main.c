@@ -10,7 +10,7 @@
 #include "mq_itm.h"
 #include "mq_mailbox.h"
 #include "mq_model.h"
-#include "stm32l4r9_regs.h"
+#include "mq_armv7m.h"
 
 #define PAINT_BYTE 0xA5u
 #define PAINT_WORD 0xA5A5A5A5u

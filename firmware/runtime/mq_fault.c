@@ -5,7 +5,7 @@
  */
 #include "mq_itm.h"
 #include "mq_mailbox.h"
-#include "stm32l4r9_regs.h"
+#include "mq_armv7m.h"
 
 __attribute__((used)) void mq_fault_report(const uint32_t *frame, uint32_t sp);
 

@@ -5,11 +5,12 @@
  */
 #include "mq_itm.h"
 
-#include "stm32l4r9_regs.h"
+#include "board.h"
+#include "mq_armv7m.h"
 
 void mq_itm_init(void)
 {
-    DBGMCU_CR |= DBGMCU_CR_TRACE_IOEN;      /* SWO pin; pyOCD does not set it */
+    mq_board_trace_pins();                  /* the SWO pin: vendor-specific */
     DEMCR |= DEMCR_TRCENA;
     ITM_LAR = CORESIGHT_UNLOCK;
     ITM_TCR |= ITM_TCR_ITMENA | ITM_TCR_SWOENA | (1u << ITM_TCR_BUSID_POS);

@@ -1,6 +1,6 @@
-/* What the runtime needs from a board: its clock, its core clock frequency, and a
- * marker pin that is high while an inference runs, so a power monitor's logic input
- * (PPK2 D0, STLINK-V3PWR trigger) can cut the energy window. */
+/* What the runtime needs from a board: its clock, its core clock frequency, the SWO pin,
+ * and a marker pin that is high while an inference runs, so a power monitor's logic
+ * input (PPK2 D0, STLINK-V3PWR trigger) can cut the energy window. */
 #ifndef MQ_BOARD_H
 #define MQ_BOARD_H
 
@@ -18,5 +18,6 @@
 void mq_board_clock_init(void);
 void mq_board_marker_init(void);
 void mq_board_marker(int high);
+void mq_board_trace_pins(void);        /* route the trace (SWO) pin, before ITM is used */
 
 #endif /* MQ_BOARD_H */

@@ -1,11 +1,60 @@
-"""Board profiles as data: a new board is a TOML file, not code."""
+"""Boards and cores as data: a new board of a known core is one folder of files.
+
+A board folder (`firmware/boards/<name>/`, or one of your own in the project's boards
+folder, `mcuqual_boards_dir`) holds everything of that board: `board.toml` (the profile
+below: MCU, clock, memories, SWO, marker pin, power, pyOCD target), its board support
+C (startup, clock tree, marker and trace pins, `board.h`, vendor register header),
+`sections.ld` (the linker's memory is generated from the profile), and `flash_algo.c`
+when pyOCD has no target for it. A core description (`firmware/cores/<core>.toml`)
+holds what every board of that core shares: compiler flags, the debug port's IDs, the
+emulator's CPU model and cycle model.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
 from mcuqual.common.errors import ConfigError
+from mcuqual.common.paths import firmware_dir
 from mcuqual.common.tomlfile import read_toml
+
+PROFILE_FILE = "board.toml"
+
+
+@dataclass(frozen=True)
+class Core:
+    """A Cortex-M core as the suite needs to know it (firmware/cores/<name>.toml)."""
+
+    name: str
+    architecture: str
+    cflags: tuple[str, ...]
+    plain_cflags: tuple[str, ...]
+    header: str
+    dpidr: int
+    ahb_ap_idr: int
+    unicorn_cpu: str
+    cycle_model: str
+    path: Path
+
+
+def cores_dir() -> Path:
+    return firmware_dir() / "cores"
+
+
+def load_core(name: str) -> Core:
+    path = cores_dir() / f"{name}.toml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in cores_dir().glob("*.toml")))
+        raise ConfigError(f"no core description for {name!r} ({path}); known cores: {known}.")
+    data = read_toml(path)
+    try:
+        return Core(name=data["name"], architecture=data["architecture"],
+                    cflags=tuple(data["cflags"]), plain_cflags=tuple(data["plain_cflags"]),
+                    header=data["header"], dpidr=int(data["dpidr"]),
+                    ahb_ap_idr=int(data["ahb_ap_idr"]), unicorn_cpu=data["unicorn_cpu"],
+                    cycle_model=data["cycle_model"], path=path)
+    except KeyError as exc:
+        raise ConfigError(f"{path}: core description lacks {exc.args[0]!r}.") from exc
 
 
 @dataclass(frozen=True)
@@ -46,8 +95,32 @@ class Board:
     memory: tuple[MemoryRegion, ...]
     power: PowerProfile
     power_monitors: tuple[str, ...]
-    path: Path
+    path: Path                         # the board folder
     marker_pin: str | None = None      # the firmware's inference-window pin, e.g. "PB2"
+    connect_writes: tuple[tuple[int, int], ...] = ()   # [pyocd] (address, value) on connect
+
+    @property
+    def folder(self) -> Path:
+        return self.path
+
+    @property
+    def core_description(self) -> Core:
+        return load_core(self.core)
+
+    def ram_window(self) -> tuple[int, int]:
+        """(start, bytes) of the contiguous RAM the linker places data, arena and stack in:
+        the RAM regions that follow the lowest one without a gap."""
+        regions = sorted((r for r in self.memory if r.kind == "ram"), key=lambda r: r.start)
+        start, end = regions[0].start, regions[0].end
+        for region in regions[1:]:
+            if region.start != end:
+                break
+            end = region.end
+        return start, end - start
+
+    def flash_window(self) -> tuple[int, int]:
+        regions = sorted((r for r in self.memory if r.kind == "flash"), key=lambda r: r.start)
+        return regions[0].start, regions[0].size
 
     def total_bytes(self, kind: str) -> int:
         return sum(region.size for region in self.memory if region.kind == kind)
@@ -64,14 +137,20 @@ class Board:
 _REQUIRED = ("name", "title", "mcu", "core", "clock_hz", "pyocd_target", "memory", "power")
 
 
-def load_board(path: Path) -> Board:
-    path = Path(path)
+def load_board(folder: Path) -> Board:
+    """The board of a board folder (or of the folder's board.toml)."""
+    folder = Path(folder)
+    path = folder if folder.suffix == ".toml" else folder / PROFILE_FILE
+    folder = path.parent
+    if not path.is_file():
+        raise ConfigError(f"{folder}: a board folder needs {PROFILE_FILE}.")
     data = read_toml(path)
     missing = [key for key in _REQUIRED if key not in data]
     if missing:
         raise ConfigError(f"{path}: board profile lacks {', '.join(missing)}.")
-    if data["name"] != path.stem:
-        raise ConfigError(f"{path}: name {data['name']!r} differs from the file name {path.stem!r}.")
+    if data["name"] != folder.name:
+        raise ConfigError(f"{path}: name {data['name']!r} differs from the folder name "
+                          f"{folder.name!r}.")
     regions = []
     for entry in data["memory"]:
         try:
@@ -87,6 +166,8 @@ def load_board(path: Path) -> Board:
     for first, second in zip(ordered, ordered[1:]):
         if second.start < first.end:
             raise ConfigError(f"{path}: regions {first.name} and {second.name} overlap.")
+    if not any(r.kind == "flash" for r in regions) or not any(r.kind == "ram" for r in regions):
+        raise ConfigError(f"{path}: a board needs at least one flash and one ram region.")
     power = data["power"]
     try:
         profile = PowerProfile(supply_v=float(power["supply_v"]),
@@ -94,23 +175,39 @@ def load_board(path: Path) -> Board:
                                source=str(power["source"]))
     except KeyError as exc:
         raise ConfigError(f"{path}: [power] lacks {exc.args[0]!r}.") from exc
-    return Board(name=data["name"], title=data["title"], mcu=data["mcu"], core=data["core"],
-                 fpu=data.get("fpu"), clock_hz=int(data["clock_hz"]),
-                 pyocd_target=data["pyocd_target"], swo_clock_hz=int(data.get("swo_clock_hz", 0)),
-                 memory=tuple(regions), power=profile,
-                 power_monitors=tuple(data.get("power_monitors", ())), path=path,
-                 marker_pin=data.get("marker_pin"))
+    board = Board(name=data["name"], title=data["title"], mcu=data["mcu"], core=data["core"],
+                  fpu=data.get("fpu"), clock_hz=int(data["clock_hz"]),
+                  pyocd_target=data["pyocd_target"], swo_clock_hz=int(data.get("swo_clock_hz", 0)),
+                  memory=tuple(regions), power=profile,
+                  power_monitors=tuple(data.get("power_monitors", ())), path=folder,
+                  marker_pin=data.get("marker_pin"),
+                  connect_writes=tuple((int(a), int(v)) for a, v in
+                                       data.get("pyocd", {}).get("connect_writes", ())))
+    board.core_description                     # an unknown core is this board's error, now
+    return board
 
 
-def available_boards(boards_dir: Path) -> dict[str, Path]:
-    boards_dir = Path(boards_dir)
-    return {p.stem: p for p in sorted(boards_dir.glob("*.toml"))} if boards_dir.is_dir() else {}
+def builtin_boards_dir() -> Path:
+    return firmware_dir() / "boards"
 
 
-def select_boards(boards_dir: Path, names: list[str]) -> list[Board]:
-    found = available_boards(boards_dir)
+def available_boards(*boards_dirs: Path) -> dict[str, Path]:
+    """Board folders by name: the given folders first (a project's own boards), then the
+    built-in ones; the first folder of a name wins."""
+    found: dict[str, Path] = {}
+    for directory in (*boards_dirs, builtin_boards_dir()):
+        directory = Path(directory)
+        if directory.is_dir():
+            for folder in sorted(p.parent for p in directory.glob(f"*/{PROFILE_FILE}")):
+                found.setdefault(folder.name, folder)
+    return found
+
+
+def select_boards(boards_dir: Path | None, names: list[str]) -> list[Board]:
+    found = available_boards(*([boards_dir] if boards_dir is not None else []))
     unknown = [n for n in names if n not in found]
     if unknown:
+        where = f"{boards_dir} and {builtin_boards_dir()}" if boards_dir else str(builtin_boards_dir())
         raise ConfigError(f"unknown board {', '.join(unknown)}; valid: "
-                          f"{', '.join(found) or 'none'} (files in {boards_dir}).")
+                          f"{', '.join(found) or 'none'} (board folders in {where}).")
     return [load_board(found[n]) for n in dict.fromkeys(names)]

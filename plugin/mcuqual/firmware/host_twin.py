@@ -17,6 +17,7 @@ import numpy as np
 from mcuqual.common.cache import Cache, content_hash
 from mcuqual.firmware.codegen import GeneratedModel
 from mcuqual.common.errors import McuqualError
+from mcuqual.common.paths import firmware_dir
 from mcuqual.common.workers import budget_s, run_jobs
 
 # The twin needs no interpreter to start: a worker is up in about a second.
@@ -27,14 +28,6 @@ HOST_CFLAGS = ("-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-fPIC", "-shar
 
 class BuildError(McuqualError):
     """A compiler failed; the message carries its diagnostics."""
-
-
-def firmware_dir() -> Path:
-    here = Path(__file__).resolve()
-    for folder in here.parents:
-        if (folder / "firmware" / "kernels").is_dir():
-            return folder / "firmware"
-    raise BuildError("firmware sources not found beside the mcuqual package.")
 
 
 def kernel_sources(firmware: Path) -> list[Path]:

@@ -93,7 +93,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--no-verify-dataset", action="store_true", default=False,
                     help="accept dataset files whose MD5 differs from the official release")
     parser.addini("mcuqual_models_dir", "model zoo folder", default="models")
-    parser.addini("mcuqual_boards_dir", "board profiles folder", default="qualification/boards")
+    parser.addini("mcuqual_boards_dir", "this project's own board folders (beside the built-in "
+                  "ones)", default="firmware/boards")
     parser.addini("mcuqual_requirements", "requirements file",
                   default="qualification/requirements.toml")
     parser.addini("mcuqual_reports_dir", "where results are written", default="reports")
@@ -142,8 +143,10 @@ def _explicit_options(config: pytest.Config) -> bool:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[SESSION_KEY] = None
-    boards_dir = Path(config.rootpath) / config.getini("mcuqual_boards_dir")
-    if not boards_dir.is_dir() and not _explicit_options(config):
+    root = Path(config.rootpath)
+    if not ((root / config.getini("mcuqual_boards_dir")).is_dir()
+            or (root / config.getini("mcuqual_requirements")).is_file()
+            or _explicit_options(config)):
         return  # not a qualification project: stay out of the way (and import nothing)
     from mcuqual.common.errors import ConfigError
     from mcuqual.qualify.run import QualificationRun
@@ -180,9 +183,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if DEPLOYMENT_FIXTURE in metafunc.fixturenames:       # a test on the public fixtures
         session = metafunc.config.stash.get(SESSION_KEY, None)
         if session is None:
-            raise pytest.UsageError("mcuqual: a test uses mcuqual's fixtures, but no board "
-                                    f"profiles ({metafunc.config.getini('mcuqual_boards_dir')}) "
-                                    "are here.")
+            raise pytest.UsageError("mcuqual: a test uses mcuqual's fixtures, but this is not a "
+                                    "qualification project (no "
+                                    f"{metafunc.config.getini('mcuqual_requirements')}).")
         pairs = [(board.name, model.name) for board in session.boards for model in session.models]
         metafunc.parametrize(DEPLOYMENT_FIXTURE, pairs, ids=[f"{b}-{m}" for b, m in pairs],
                              indirect=True)
@@ -196,8 +199,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     session = metafunc.config.stash.get(SESSION_KEY, None)
     if session is None:
-        raise pytest.UsageError("mcuqual: qualification tests found, but no board profiles "
-                                f"({metafunc.config.getini('mcuqual_boards_dir')}) here.")
+        raise pytest.UsageError("mcuqual: qualification tests found, but this is not a "
+                                "qualification project (no "
+                                f"{metafunc.config.getini('mcuqual_requirements')}).")
     params, ids = [], []
     for board in session.boards:
         for model in session.models:

@@ -80,8 +80,8 @@ class BoardConnection:
     # ---- lifecycle -----------------------------------------------------------------
     def open(self) -> "BoardConnection":
         from pyocd.core.helpers import ConnectHelper
-        from mcuqual.target.pyocd.targets import register_targets
-        register_targets()
+        from mcuqual.target.pyocd.targets import register_target
+        register_target(self.board)
         if self.probe.is_virtual:
             from mcuqual.target.pyocd.probe_plugin import register_board
             register_board(self.board)

@@ -16,6 +16,7 @@ as a real board's flash does across power cycles.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
 import time
@@ -29,7 +30,9 @@ from unicorn import UcError
 
 from mcuqual.boards.profile import Board, available_boards, load_board
 from mcuqual.common.cache import CACHE_ENV
+from mcuqual.common.errors import McuqualError
 
+log = logging.getLogger("mcuqual.virtual")
 PREFIX = "virtual-"
 BOARDS_ENV = "MCUQUAL_BOARDS_DIR"
 VIRTUAL_BOARDS_ENV = "MCUQUAL_VIRTUAL_BOARDS_DIR"
@@ -37,9 +40,8 @@ PACING_INSTRUCTIONS_PER_SECOND = 1_200_000_000   # per second of host time betwe
 MAX_SLICE_INSTRUCTIONS = 2_000_000
 MIN_SLICE_INSTRUCTIONS = 1_000
 
-# SW-DP and AHB-AP identification of a Cortex-M4 (ARM IHI 0031, Cortex-M4 TRM)
-DPIDR_CORTEX_M4 = 0x2BA01477
-AHB_AP_IDR_CORTEX_M4 = 0x24770011
+# The SW-DP and AHB-AP identification registers come from the board's core description
+# (firmware/cores/<core>.toml; ARM IHI 0031, the core's TRM).
 DP_IDR, DP_CTRL_STAT, DP_SELECT, DP_RDBUFF = 0x0, 0x4, 0x8, 0xC
 CSYSPWRUPREQ, CDBGPWRUPREQ = 1 << 30, 1 << 28
 AP_CSW, AP_TAR, AP_DRW, AP_CFG, AP_BASE, AP_IDR = 0x00, 0x04, 0x0C, 0xF4, 0xF8, 0xFC
@@ -56,23 +58,27 @@ def register_board(board: Board) -> str:
 
 
 def _boards_dirs() -> list[Path]:
+    """$MCUQUAL_BOARDS_DIR, then ./firmware/boards of the current project (the built-in
+    boards are added by available_boards)."""
     dirs = [Path(os.environ[BOARDS_ENV])] if os.environ.get(BOARDS_ENV) else []
-    return dirs + [Path.cwd() / "qualification" / "boards"]
+    return dirs + [Path.cwd() / "firmware" / "boards"]
 
 
 def virtual_boards() -> dict[str, Board]:
-    """Boards registered in-process, then profiles on disk ($MCUQUAL_BOARDS_DIR, ./qualification/boards)."""
+    """Boards registered in-process, then board folders on disk (see _boards_dirs)."""
     found: dict[str, Board] = {}
-    for folder in _boards_dirs():
-        for name, path in available_boards(folder).items():
-            found.setdefault(name, load_board(path))
+    for name, path in available_boards(*_boards_dirs()).items():
+        try:
+            found[name] = load_board(path)
+        except McuqualError as exc:        # one broken board folder hides no other board
+            log.warning("board folder %s: %s", path, exc)
     found.update(_registered_boards)
     return found
 
 
 def flash_store_path(board: Board) -> Path:
     """Where the board keeps its flash: $MCUQUAL_VIRTUAL_BOARDS_DIR, else the cache."""
-    from mcuqual.firmware.host_twin import firmware_dir
+    from mcuqual.common.paths import firmware_dir
     if os.environ.get(VIRTUAL_BOARDS_ENV):
         root = Path(os.environ[VIRTUAL_BOARDS_ENV])
     else:
@@ -142,6 +148,7 @@ class VirtualProbe(DebugProbe):
     def __init__(self, board: Board) -> None:
         super().__init__()
         self.board = board
+        self._core = board.core_description        # its debug port's identification
         self.target = None
         self._is_open = self._is_connected = False
         self._unplugged = False
@@ -280,7 +287,7 @@ class VirtualProbe(DebugProbe):
     def read_dp(self, addr: int, now: bool = True):
         self.transaction()
         if addr == DP_IDR:
-            value = DPIDR_CORTEX_M4
+            value = self._core.dpidr
         elif addr == DP_CTRL_STAT:
             # each power-up request is acknowledged at once (ACK bits sit one above REQ)
             value = self._ctrl_stat | ((self._ctrl_stat & (CSYSPWRUPREQ | CDBGPWRUPREQ)) << 1)
@@ -299,7 +306,7 @@ class VirtualProbe(DebugProbe):
         value = 0
         if apsel == 0:
             if register == AP_IDR:
-                value = AHB_AP_IDR_CORTEX_M4
+                value = self._core.ahb_ap_idr
             elif register == AP_BASE:
                 value = ROM_TABLE_BASE | 0x3
             elif register == AP_CSW:

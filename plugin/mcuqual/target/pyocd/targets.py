@@ -1,64 +1,82 @@
-"""The STM32L4R9 as a pyOCD target, with the project's own flash algorithm.
+"""Board profiles as pyOCD targets, with flash algorithms built from the boards' own C.
 
-pyOCD 0.46 ships no STM32L4R9 and packs cannot be downloaded offline. Where the
-official Keil.STM32L4xx_DFP pack is installed (cmsis-pack-manager), pyOCD's pack
-target is used; otherwise this one, whose flash algorithm is built from
-`firmware/flash_algo/`. `target_origin()` says which, for the report.
+pyOCD 0.46 ships no STM32L4R9 (nor STM32U5) target and packs cannot be downloaded
+offline. For a board whose `pyocd_target` pyOCD does not know, a target is made from its
+profile: the memory map of its `[[memory]]` regions, the flash algorithm built from its
+folder's `flash_algo/flash.c`, and the register writes its `[pyocd] connect_writes` asks
+for. Where an installed CMSIS pack or pyOCD itself provides the target, that one is used.
+`target_origin()` says which, for the report.
 """
 from __future__ import annotations
 
-from pyocd.coresight.coresight_target import CoreSightTarget
 from pyocd.core.memory_map import FlashRegion, MemoryMap, RamRegion
+from pyocd.coresight.coresight_target import CoreSightTarget
 from pyocd.target import TARGET
 
+from mcuqual.boards.profile import Board
 from mcuqual.target.pyocd.flash_algo import build_flash_algo
 
-TARGET_NAME = "stm32l4r9aiix"
-DBGMCU_CR = 0xE004_2004
-DBGMCU_CR_LOW_POWER_DEBUG = 0x7        # DBG_SLEEP | DBG_STOP | DBG_STANDBY
-
 _origin: dict[str, str] = {}
+BUILT_IN = "mcuqual built-in (flash algorithm from the board folder's flash_algo/flash.c)"
 
 
-def stm32l4r9_memory_map(flm: str) -> MemoryMap:
-    """Flash with the algorithm at `flm`, and the three SRAMs, as RM0432 lays them out."""
-    return MemoryMap(
-        FlashRegion(name="flash", start=0x0800_0000, length=0x20_0000, sector_size=0x1000,
-                    page_size=0x1000, is_boot_memory=True, flm=flm),
-        RamRegion(name="sram1", start=0x2000_0000, length=0x3_0000),
-        RamRegion(name="sram2", start=0x2003_0000, length=0x1_0000),
-        RamRegion(name="sram3", start=0x2004_0000, length=0x6_0000),
-    )
+def memory_map(board: Board, flm: str) -> MemoryMap:
+    """The board's memories as pyOCD regions; flash programmed with the algorithm at `flm`."""
+    regions = []
+    for region in sorted(board.memory, key=lambda r: r.start):
+        if region.kind == "flash":
+            page = region.page_size or 0x1000
+            regions.append(FlashRegion(name=region.name, start=region.start, length=region.size,
+                                       sector_size=page, page_size=page,
+                                       is_boot_memory=region.start == board.flash_window()[0],
+                                       flm=flm))
+        else:
+            regions.append(RamRegion(name=region.name, start=region.start, length=region.size))
+    return MemoryMap(*regions)
 
 
-class STM32L4R9xI(CoreSightTarget):
-    """STM32L4R9AII6: Cortex-M4F, 2 MB dual-bank flash (4 KB pages), 640 KB SRAM (RM0432)."""
+def target_class(board: Board) -> type[CoreSightTarget]:
+    """A pyOCD target class for `board`, made from its profile."""
 
-    VENDOR = "STMicroelectronics"
+    class BoardTarget(CoreSightTarget):
+        VENDOR = "mcuqual board profile"
 
-    def __init__(self, session) -> None:
-        super().__init__(session, stm32l4r9_memory_map(str(build_flash_algo("stm32l4r9"))))
+        def __init__(self, session) -> None:
+            super().__init__(session, memory_map(board, str(build_flash_algo(board))))
 
-    def post_connect_hook(self) -> None:
-        # keep the debug link alive in low-power modes, as ST's own targets do
-        self.write32(DBGMCU_CR, DBGMCU_CR_LOW_POWER_DEBUG)
+        def post_connect_hook(self) -> None:
+            for address, value in board.connect_writes:    # e.g. keep debug alive in sleep
+                self.write32(address, value)
+
+    BoardTarget.__name__ = BoardTarget.__qualname__ = f"Target_{board.name}"
+    BoardTarget.__doc__ = f"{board.mcu} on the {board.title}, from {board.path / 'board.toml'}."
+    return BoardTarget
+
+
+def register_target(board: Board) -> None:
+    """Put `board`'s target in pyOCD's table unless pyOCD or an installed pack has it."""
+    name = board.pyocd_target
+    if name in _origin:
+        return
+    if name not in TARGET:
+        try:
+            from pyocd.target.pack.pack_target import ManagedPacks
+            ManagedPacks.populate_target(name)
+        except Exception:          # a broken pack cache must not break the built-in target
+            pass
+    if name in TARGET:
+        _origin[name] = "pyOCD built-in or CMSIS-Pack"
+    else:
+        TARGET[name] = target_class(board)
+        _origin[name] = BUILT_IN
 
 
 def register_targets() -> None:
-    """Put our target in pyOCD's table unless an installed pack already provides it."""
-    if TARGET_NAME in _origin:
-        return
-    if TARGET_NAME not in TARGET:
-        try:
-            from pyocd.target.pack.pack_target import ManagedPacks
-            ManagedPacks.populate_target(TARGET_NAME)
-        except Exception:          # a broken pack cache must not break the built-in target
-            pass
-    if TARGET_NAME in TARGET and TARGET[TARGET_NAME] is not STM32L4R9xI:
-        _origin[TARGET_NAME] = "CMSIS-Pack (installed with cmsis-pack-manager)"
-    else:
-        TARGET[TARGET_NAME] = STM32L4R9xI
-        _origin[TARGET_NAME] = "mcuqual built-in (flash algorithm from firmware/flash_algo)"
+    """The targets of every board this process can see (pyOCD's command line uses these)."""
+    from mcuqual.target.pyocd.probe_plugin import virtual_boards
+
+    for board in virtual_boards().values():
+        register_target(board)
 
 
 def target_origin(name: str) -> str:

@@ -52,7 +52,7 @@ from mcuqual.target.fault_status import (
     UNDEFINSTR,
     FaultStatus,
 )
-from mcuqual.target.virtual.cycles import CycleModel
+from mcuqual.target.virtual.cycles import CYCLE_MODELS
 from mcuqual.target.virtual.flash_controller import FlashController
 from mcuqual.target.virtual.peripherals import (
     M4_IDS,
@@ -114,7 +114,8 @@ class VirtualBoard:
     def __init__(self, board: Board, cycle_accurate: bool = True) -> None:
         self.board = board
         self.uc = Uc(UC_ARCH_ARM, UC_MODE_THUMB | UC_MODE_MCLASS)
-        self.uc.ctl_set_cpu_model(arm.UC_CPU_ARM_CORTEX_M4)
+        core = board.core_description
+        self.uc.ctl_set_cpu_model(getattr(arm, f"UC_CPU_ARM_{core.unicorn_cpu}"))
         self.swo = bytearray()
         self._swo_lock = threading.Lock()
         self._swo_enabled = False
@@ -146,8 +147,8 @@ class VirtualBoard:
         self.uc.mmio_map(PERIPHERAL_BASE, PERIPHERAL_SIZE, self._mmio_read, PERIPHERAL_BASE,
                          self._mmio_write, PERIPHERAL_BASE)
         self.uc.mmio_map(PPB_BASE, PPB_SIZE, self._mmio_read, PPB_BASE, self._mmio_write, PPB_BASE)
-        self.cycle_model = CycleModel(flash.start, flash.end,
-                                      lambda: self.flash_interface.wait_states)
+        self.cycle_model = CYCLE_MODELS[core.cycle_model](
+            flash.start, flash.end, lambda: self.flash_interface.wait_states)
         self.uc.hook_add(UC_HOOK_MEM_INVALID, self._on_invalid)
         self.uc.hook_add(UC_HOOK_MEM_WRITE, self._on_flash_write, begin=flash.start,
                          end=flash.end - 1)

@@ -148,3 +148,7 @@ class CycleModel:
     def on_flash_read(self, address: int) -> None:
         if not self._touch(self._dcache, address // self.LINE_BYTES, 8):
             self.cycles += self.wait_states()
+
+
+# Cycle models by the name a core description gives (firmware/cores/<core>.toml).
+CYCLE_MODELS = {"cortex-m4": CycleModel}
