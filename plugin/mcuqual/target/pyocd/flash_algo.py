@@ -17,7 +17,7 @@ from elftools.elf.relocation import RelocationSection
 from mcuqual.boards.profile import Board
 from mcuqual.common.cache import Cache, content_hash
 from mcuqual.firmware.build import TOOLCHAIN, toolchain_version
-from mcuqual.common.paths import firmware_dir
+from mcuqual.common.paths import find_repo_root, firmware_dir
 from mcuqual.firmware.host_twin import BuildError
 
 ALGO_FLAGS = ("-std=c99", "-Os", "-Wall", "-Wextra", "-Werror", "-ffreestanding", "-fno-common",
@@ -48,7 +48,7 @@ def build_flash_algo(board: Board, cache: Cache | None = None) -> Path:
     if shutil.which(TOOLCHAIN) is None:
         raise BuildError(f"{TOOLCHAIN} not found: install the Debian packages gcc-arm-none-eabi "
                          "and libnewlib-arm-none-eabi (scripts/setup.sh does).")
-    cache = cache or Cache.default(firmware_dir().parent)
+    cache = cache or Cache.default(find_repo_root(Path.cwd()))
     flags = (*board.core_description.plain_cflags, *ALGO_FLAGS)
     key = content_hash(source.read_bytes(), script.read_bytes(), " ".join(flags),
                        toolchain_version())

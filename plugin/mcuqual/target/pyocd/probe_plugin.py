@@ -78,11 +78,12 @@ def virtual_boards() -> dict[str, Board]:
 
 def flash_store_path(board: Board) -> Path:
     """Where the board keeps its flash: $MCUQUAL_VIRTUAL_BOARDS_DIR, else the cache."""
-    from mcuqual.common.paths import firmware_dir
+    from mcuqual.common.paths import find_repo_root
     if os.environ.get(VIRTUAL_BOARDS_ENV):
         root = Path(os.environ[VIRTUAL_BOARDS_ENV])
     else:
-        root = Path(os.environ.get(CACHE_ENV, firmware_dir().parent / ".cache" / "mcuqual")) / \
+        root = Path(os.environ.get(CACHE_ENV,
+                                   find_repo_root(Path.cwd()) / ".cache" / "mcuqual")) / \
             "virtual-boards"
     return root / board.name / "flash.bin"
 
