@@ -21,7 +21,7 @@ from mcuqual.target.probes import choose_probe
 from mcuqual.measure.on_target import inference_budget_s, run_on_target
 from mcuqual.target.virtual import TargetFaultError, TargetTimeoutError, VirtualBoard
 from mcuqual.target.virtual.cycles import BRANCH_REFILL, CycleModel, instruction_cycles
-from mcuqual.target.virtual.itm import SYNC, local_timestamp, source_packet
+from mcuqual.target.virtual.arm.itm import SYNC, local_timestamp, source_packet
 from mcuqual.model.preprocessing import PIXEL_OVER_255
 from pyocd.trace.events import TraceITMEvent
 from pyocd.trace.sink import TraceEventSink

@@ -98,6 +98,7 @@ class Board:
     path: Path                         # the board folder
     marker_pin: str | None = None      # the firmware's inference-window pin, e.g. "PB2"
     connect_writes: tuple[tuple[int, int], ...] = ()   # [pyocd] (address, value) on connect
+    virtual_soc: str | None = None     # the SoC family model of the virtual board, "stm32l4"
 
     @property
     def folder(self) -> Path:
@@ -181,6 +182,7 @@ def load_board(folder: Path) -> Board:
                   memory=tuple(regions), power=profile,
                   power_monitors=tuple(data.get("power_monitors", ())), path=folder,
                   marker_pin=data.get("marker_pin"),
+                  virtual_soc=data.get("virtual_soc"),
                   connect_writes=tuple((int(a), int(v)) for a, v in
                                        data.get("pyocd", {}).get("connect_writes", ())))
     board.core_description                     # an unknown core is this board's error, now

@@ -48,69 +48,45 @@ from mcuqual.target.fault_status import (
     HFSR_FORCED,
     IBUSERR,
     PRECISERR,
-    STKERR,
     UNDEFINSTR,
     FaultStatus,
 )
 from mcuqual.target.virtual.cycles import CYCLE_MODELS
-from mcuqual.target.virtual.flash_controller import FlashController
-from mcuqual.target.virtual.peripherals import (
-    M4_IDS,
-    Dbgmcu,
-    Dwt,
-    Gpio,
-    Itm,
-    Peripheral,
-    Pwr,
-    Rcc,
-    RomTable,
-    SystemControlSpace,
-    Tpiu,
+from mcuqual.target.virtual.arm.coresight import M4_IDS, Peripheral
+from mcuqual.target.virtual.arm.debug import (
+    DEMCR_OFFSET_IN_SCS,
+    DEMCR_VC_CORERESET,
+    DFSR_VCATCH,
+    REGISTERS,
+    HaltingDebug,
 )
+from mcuqual.target.virtual.arm.dwt import Dwt
+from mcuqual.target.virtual.arm.itm import Itm
+from mcuqual.target.virtual.arm.rom_table import RomTable
+from mcuqual.target.virtual.arm.scs import SystemControlSpace
+from mcuqual.target.virtual.arm.exceptions import ExceptionEntry
+from mcuqual.target.virtual.arm.tpiu import Tpiu
+from mcuqual.target.virtual.errors import TargetFaultError, TargetTimeoutError
+from mcuqual.target.virtual.soc import SOCS
 
 log = logging.getLogger("mcuqual.virtual")
 
-REGISTERS = {"r0": arm.UC_ARM_REG_R0, "r1": arm.UC_ARM_REG_R1, "r2": arm.UC_ARM_REG_R2,
-             "r3": arm.UC_ARM_REG_R3, "r4": arm.UC_ARM_REG_R4, "r5": arm.UC_ARM_REG_R5,
-             "r6": arm.UC_ARM_REG_R6, "r7": arm.UC_ARM_REG_R7, "r8": arm.UC_ARM_REG_R8,
-             "r9": arm.UC_ARM_REG_R9, "r10": arm.UC_ARM_REG_R10, "r11": arm.UC_ARM_REG_R11,
-             "r12": arm.UC_ARM_REG_R12, "sp": arm.UC_ARM_REG_SP, "lr": arm.UC_ARM_REG_LR,
-             "pc": arm.UC_ARM_REG_PC, "xpsr": arm.UC_ARM_REG_XPSR, "msp": arm.UC_ARM_REG_MSP,
-             "psp": arm.UC_ARM_REG_PSP, "control": arm.UC_ARM_REG_CONTROL}
 
 PERIPHERAL_BASE, PERIPHERAL_SIZE = 0x4000_0000, 0x2000_0000
 PPB_BASE, PPB_SIZE = 0xE000_0000, 0x0010_0000
-DEMCR_OFFSET_IN_SCS = 0xDFC
-DEMCR_VC_CORERESET, DEMCR_VC_HARDERR = 1 << 0, 1 << 10
-DHCSR_C_DEBUGEN, DHCSR_C_HALT, DHCSR_C_STEP = 1 << 0, 1 << 1, 1 << 2
-DHCSR_S_REGRDY, DHCSR_S_HALT, DHCSR_S_LOCKUP = 1 << 16, 1 << 17, 1 << 19
-DHCSR_S_RETIRE_ST, DHCSR_S_RESET_ST = 1 << 24, 1 << 25
-DFSR_HALTED, DFSR_BKPT, DFSR_VCATCH = 1 << 0, 1 << 1, 1 << 3
-HARDFAULT_EXCEPTION = 3
 EXCP_UDEF, EXCP_SWI, EXCP_BKPT = 1, 2, 7      # unicorn's interrupt numbers
 SLICE_INSTRUCTIONS = 2_000_000
-STM32L4R9_IDCODE = 0x1001_0470
-
-
-class TargetFaultError(McuqualError):
-    """The firmware did something real hardware would fault on."""
-
-    def __init__(self, message: str, registers: dict[str, int], address: int | None,
-                 where: dict[str, int] | None = None) -> None:
-        super().__init__(message)
-        self.registers, self.address = registers, address
-        self.where = where if where is not None else registers   # pc/lr of the faulting code
-
-
-class TargetTimeoutError(McuqualError):
-    """The firmware did not reach the expected state within its budget."""
 
 
 def _page_round(size: int) -> int:
     return (size + 0xFFF) & ~0xFFF
 
 
-class VirtualBoard:
+class VirtualBoard(HaltingDebug, ExceptionEntry):
+    """The emulated MCU of one board: the CPU and its memories (unicorn), the Arm parts
+    (arm/: SCS, DWT, ITM, TPIU, ROM table, halting debug, exception entry) and the SoC
+    family's parts (soc/), behind a probe-shaped interface (see the module docstring)."""
+
     def __init__(self, board: Board, cycle_accurate: bool = True) -> None:
         self.board = board
         self.uc = Uc(UC_ARCH_ARM, UC_MODE_THUMB | UC_MODE_MCLASS)
@@ -124,21 +100,21 @@ class VirtualBoard:
         self._buffers: list[ctypes.Array] = []
         self._map_memories()
         flash = self._flash_region()
-        self.flash_interface = FlashController(0x4002_2000, flash.start, flash.size,
-                                               flash.page_size or 0x1000, flash.banks,
-                                               self._buffers[0], self._flash_changed)
         self._fixups: list[tuple[int, bytes]] = []
         self._flash_fault: int | None = None
         self.scs = SystemControlSpace(0xE000_E000, self)
-        self.rcc, self.pwr = Rcc(0x4002_1000), Pwr(0x4000_7000)
         self.pin_edges: list[tuple[int, str, int]] = []      # (cycle, pin, level)
-        self.gpio = [Gpio(0x4800_0000 + 0x400 * index, port, lambda: self.cycle_model.cycles,
-                          self.pin_edges) for index, port in enumerate("ABCDEFGHI")]
+        if board.virtual_soc not in SOCS:
+            raise McuqualError(f"board {board.name}: no virtual SoC model "
+                               f"{board.virtual_soc!r} (known: {', '.join(SOCS)}).")
+        self.soc = SOCS[board.virtual_soc](flash, self._buffers[0], self._flash_changed,
+                                           lambda: self.cycle_model.cycles, self.pin_edges)
+        self.flash_interface = self.soc.flash_interface
         self._peripherals: list[Peripheral] = [
-            self.rcc, self.pwr, self.flash_interface, *self.gpio,
+            *self.soc.peripherals,
             Itm(0xE000_0000, self._swo_sink, self._trace_enabled, lambda: self.cycle_model.cycles),
             Dwt(0xE000_1000, lambda: self.cycle_model.cycles),
-            self.scs, Dbgmcu(0xE004_2000, STM32L4R9_IDCODE),
+            self.scs,
             Tpiu(0xE004_0000),                                   # the debugger configures it
             Peripheral(0xE004_1000, 0x1000, M4_IDS["etm"], {0xFCC: 0x13}),
             Peripheral(0xE000_2000, 0x1000, M4_IDS["fpb"]),
@@ -297,80 +273,8 @@ class VirtualBoard:
     def write_core_register(self, name: str, value: int) -> None:
         self.uc.reg_write(REGISTERS[name], value)
 
-    # DCRSR register selectors (ARMv7-M ARM, C1.6.3); 0x14 packs CONTROL, FAULTMASK,
-    # BASEPRI and PRIMASK into one word, 0x21 is FPSCR, 0x40.. are S0..S31
-    _SELECTORS = {**{n: f"r{n}" for n in range(13)}, 13: "sp", 14: "lr", 15: "pc", 16: "xpsr",
-                  17: "msp", 18: "psp"}
-    _SPECIAL = (("control", 24), ("faultmask", 16), ("basepri", 8), ("primask", 0))
-
-    def core_register(self, selector: int, value: int | None) -> int:
-        """DCRSR/DCRDR access: read (value None) or write one core register."""
-        if selector == 0x14:
-            uc_ids = [getattr(arm, f"UC_ARM_REG_{name.upper()}") for name, _ in self._SPECIAL]
-            if value is not None:
-                for uc_id, (_, shift) in zip(uc_ids, self._SPECIAL):
-                    self.uc.reg_write(uc_id, (value >> shift) & 0xFF)
-                return value
-            return sum((self.uc.reg_read(uc_id) & 0xFF) << shift
-                       for uc_id, (_, shift) in zip(uc_ids, self._SPECIAL))
-        if selector == 0x21:
-            uc_id = arm.UC_ARM_REG_FPSCR
-        elif 0x40 <= selector < 0x60:
-            uc_id = getattr(arm, f"UC_ARM_REG_S{selector - 0x40}")
-        elif selector in self._SELECTORS:
-            uc_id = REGISTERS[self._SELECTORS[selector]]
-        else:
-            return 0
-        if value is not None:
-            self.uc.reg_write(uc_id, value & 0xFFFFFFFF)
-            return value
-        return self.uc.reg_read(uc_id) & 0xFFFFFFFF
-
     def registers(self) -> dict[str, int]:
         return {name: self.read_core_register(name) for name in ("pc", "lr", "sp", "xpsr")}
-
-    # ---- debug state: DHCSR, DFSR, vector catch ----------------------------------
-    def debug_status(self) -> int:
-        """DHCSR as read: control bits and S_REGRDY, S_HALT, S_LOCKUP, sticky S_RETIRE/S_RESET."""
-        value = DHCSR_S_REGRDY | (DHCSR_C_DEBUGEN if self.debug_enabled else 0)
-        if self.halted:
-            value |= DHCSR_C_HALT | DHCSR_S_HALT
-        if self.lockup:
-            value |= DHCSR_S_LOCKUP
-        if self._retire_sticky:
-            value |= DHCSR_S_RETIRE_ST
-        if self._reset_sticky:
-            value |= DHCSR_S_RESET_ST
-        self._retire_sticky = self._reset_sticky = False
-        return value
-
-    def debug_control(self, bits: int) -> None:
-        """A keyed DHCSR write: enable debug, halt, step or resume."""
-        self.debug_enabled = bool(bits & DHCSR_C_DEBUGEN)
-        if not self.debug_enabled:
-            self.halted = False                    # the core leaves debug state
-        elif bits & DHCSR_C_HALT:
-            self.halt()
-        elif self.halted and bits & DHCSR_C_STEP:
-            self.step()
-            self.scs.dfsr |= DFSR_HALTED
-        elif self.halted:
-            self.halted = False
-
-    def halt(self, reason: int = DFSR_HALTED) -> None:
-        if not self.halted:
-            self.halted, self.lockup = True, False
-            self.scs.dfsr |= reason
-
-    def resume(self) -> None:
-        self.halted = False
-
-    def _vector_catch(self, bit: int) -> bool:
-        return self.debug_enabled and bool(self.scs.read(DEMCR_OFFSET_IN_SCS, 4) & bit)
-
-    def step(self) -> None:
-        """Execute one instruction (a fault leaves the core as a fault would)."""
-        self._execute(1)
 
     # ---- program, reset, run --------------------------------------------------------
     def load_elf(self, path: Path) -> None:
@@ -391,8 +295,7 @@ class VirtualBoard:
     def system_reset(self) -> None:
         """nRST or SYSRESETREQ: the system resets, the debug domain keeps its settings, and
         with DEMCR.VC_CORERESET the core halts on the first instruction."""
-        for peripheral in (self.rcc, self.pwr, self.flash_interface, *self.gpio):
-            peripheral.reset()
+        self.soc.system_reset()
         self.scs.system_reset()
         self.reset(halt=self._vector_catch(DEMCR_VC_CORERESET))
         if self.halted:
@@ -492,52 +395,6 @@ class VirtualBoard:
         if code == UC_ERR_INSN_INVALID:
             return FaultStatus(UNDEFINSTR, HFSR_FORCED, 0, 0)
         return FaultStatus(0, HFSR_FORCED, 0, 0, f"emulation error: {error}")
-
-    def _enter_fault(self, status: FaultStatus) -> None:
-        """Fault like the core: status registers set, then halt on a HardFault vector catch,
-        or lock up (the firmware's own handler is not entered on the virtual board)."""
-        self._flash_fault, self._exception, self._invalid = None, None, None
-        regs = self.scs.regs
-        regs[0xD28] = regs.get(0xD28, 0) | status.cfsr
-        regs[0xD2C] = regs.get(0xD2C, 0) | status.hfsr
-        if status.cfsr & BFARVALID:
-            regs[0xD38] = status.bfar
-        registers = self.registers()
-        message = status.describe(self.ram_start, registers["sp"])
-        where = f"pc=0x{registers['pc']:08x} lr=0x{registers['lr']:08x} sp=0x{registers['sp']:08x}"
-        self.fault = TargetFaultError(f"target fault on the virtual {self.board.name}: {message} "
-                                      f"({where})", registers, status.bfar or None)
-        if status.hfsr & HFSR_DEBUGEVT and self.debug_enabled:
-            self.fault = None                          # a breakpoint under a debugger
-            regs[0xD2C] &= ~HFSR_DEBUGEVT
-            self.halted = True
-            self.scs.dfsr |= DFSR_BKPT
-        elif self.read_core_register("xpsr") & 0x1FF == HARDFAULT_EXCEPTION:
-            self.lockup = True                         # a fault in the HardFault handler
-        elif not self._enter_exception(HARDFAULT_EXCEPTION):
-            regs[0xD28] |= STKERR                      # stacking failed: the core locks up
-            self.lockup = True
-        elif self._vector_catch(DEMCR_VC_HARDERR):
-            self.halted = True
-            self.scs.dfsr |= DFSR_VCATCH
-
-    def _enter_exception(self, number: int) -> bool:
-        """Exception entry (ARMv7-M ARM B1.5.6): stack the basic frame, take the vector.
-        False when the frame cannot be stacked (the stack pointer is off the RAM)."""
-        sp = self.read_core_register("sp")
-        aligned = (sp - 32) & ~7
-        if not (self.ram_start <= aligned and aligned + 32 <= self.ram_end):
-            return False
-        xpsr = self.read_core_register("xpsr") | ((1 << 9) if (sp - 32) & 4 else 0)
-        frame = [self.read_core_register(name) for name in ("r0", "r1", "r2", "r3", "r12", "lr")]
-        frame += [self.read_core_register("pc"), xpsr]
-        self.write_memory(aligned, struct.pack("<8I", *frame))
-        handler = self.read_u32(self._flash_region().start + 4 * number)
-        self.write_core_register("sp", aligned)
-        self.write_core_register("lr", 0xFFFF_FFF9)       # return to Thread mode on MSP
-        self.write_core_register("pc", handler & ~1)
-        self.write_core_register("xpsr", (1 << 24) | number)
-        return True
 
     def _execute(self, count: int) -> int:
         """Run up to `count` instructions from PC; returns how many were asked for."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ctypes
 from typing import Callable
 
-from mcuqual.target.virtual.peripherals import Peripheral
+from mcuqual.target.virtual.arm.coresight import Peripheral
 
 KEY1, KEY2 = 0x45670123, 0xCDEF89AB
 ACR, KEYR, SR, CR, OPTR = 0x00, 0x08, 0x10, 0x14, 0x20
