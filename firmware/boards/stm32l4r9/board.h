@@ -6,6 +6,8 @@
 
 #include <stdint.h>
 
+#include "stm32l4r9_regs.h"
+
 #define MQ_BOARD_NAME "stm32l4r9"
 #define MQ_CORE_CLOCK_HZ 120000000u
 
@@ -18,6 +20,11 @@
 void mq_board_clock_init(void);
 void mq_board_marker_init(void);
 void mq_board_marker(int high);
-void mq_board_trace_pins(void);        /* route the trace (SWO) pin, before ITM is used */
+/* Route the trace (SWO) pin before ITM is used: on the STM32L4+ DBGMCU_CR.TRACE_IOEN
+ * (RM0432 section 57, DBGMCU), which pyOCD's SWV setup does not set. */
+static inline void mq_board_trace_pins(void)
+{
+    DBGMCU_CR |= DBGMCU_CR_TRACE_IOEN;
+}
 
 #endif /* MQ_BOARD_H */
