@@ -34,6 +34,8 @@ RESULTS_FILE = "results.json"
 CHECKPOINT_DIR = "checkpoint"
 # Names reach file names, Allure ids and generated C: keep them to a safe alphabet.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+# Per-image augmentations the training code implements (besides cutoutN, see `Recipe.check`).
+AUGMENTATIONS = ("random_crop_pad4", "horizontal_flip")
 
 
 @dataclass(frozen=True)
@@ -50,22 +52,57 @@ class Recipe:
     label_smoothing: float
     augmentation: tuple[str, ...]
     seed: int
+    # The last `validation_images` of the 50,000 training images are held out: training never
+    # sees them and every choice (epochs, checkpoint, architecture) is made on them, so the
+    # test set is evaluated once per final model. 0 (older cards): train on all 50,000 and
+    # measure nothing per epoch.
+    validation_images: int = 0
+    # Knowledge distillation (Hinton et al., 2015): a zoo model whose logits on the same
+    # augmented batch are the soft targets; the loss is (1 - alpha) x cross-entropy with the
+    # labels + alpha x temperature^2 x KL(teacher || student), both softened by `temperature`.
+    teacher: str | None = None
+    distillation_alpha: float = 0.0
+    temperature: float = 1.0
 
     @classmethod
     def from_table(cls, table: dict[str, Any], where: Path) -> "Recipe":
         try:
-            return cls(
+            recipe = cls(
                 epochs=int(table["epochs"]), batch_size=int(table["batch_size"]),
                 optimizer=str(table["optimizer"]), learning_rate=float(table["learning_rate"]),
                 weight_decay=float(table.get("weight_decay", 0.0)),
                 schedule=str(table.get("schedule", "cosine")),
                 warmup_epochs=int(table.get("warmup_epochs", 0)),
                 label_smoothing=float(table.get("label_smoothing", 0.0)),
-                augmentation=tuple(table.get("augmentation", ())), seed=int(table["seed"]))
+                augmentation=tuple(table.get("augmentation", ())), seed=int(table["seed"]),
+                validation_images=int(table.get("validation_images", 0)),
+                teacher=str(table["teacher"]) if table.get("teacher") else None,
+                distillation_alpha=float(table.get("distillation_alpha", 0.0)),
+                temperature=float(table.get("temperature", 1.0)))
         except KeyError as exc:
             raise ModelError(f"{where}: [recipe] lacks {exc.args[0]!r}.") from exc
         except (TypeError, ValueError) as exc:
             raise ModelError(f"{where}: [recipe] has a value of the wrong type ({exc}).") from exc
+        recipe.check(where)
+        return recipe
+
+    def check(self, where: Path) -> None:
+        """One-line errors for values that would train something else than the card says."""
+        unknown = [a for a in self.augmentation if a not in AUGMENTATIONS
+                   and not re.fullmatch(r"cutout([1-9][0-9]?)", a)]
+        if unknown:
+            raise ModelError(f"{where}: [recipe] augmentation {unknown[0]!r} is unknown; known: "
+                             f"{', '.join(AUGMENTATIONS)}, cutoutN (an N x N square, N < 100).")
+        if not 0 <= self.validation_images < 50_000:
+            raise ModelError(f"{where}: [recipe] validation_images must be 0..49999.")
+        if self.teacher is not None:
+            if not NAME_PATTERN.fullmatch(self.teacher):
+                raise ModelError(f"{where}: [recipe] teacher {self.teacher!r} is no model name.")
+            if not 0.0 < self.distillation_alpha <= 1.0 or self.temperature <= 0.0:
+                raise ModelError(f"{where}: [recipe] a teacher needs 0 < distillation_alpha <= 1 "
+                                 "and temperature > 0.")
+        elif self.distillation_alpha:
+            raise ModelError(f"{where}: [recipe] distillation_alpha is set but no teacher is.")
 
 
 @dataclass(frozen=True)

@@ -25,18 +25,20 @@ from mcuqual.model.preprocessing import PIXEL_OVER_255 as TRAINED_PREPROCESSING
 from mcuqual.quantize.convert import convert
 from mcuqual.reference.tflm import tflm_arena
 from mcuqual.training.train import float_inputs
-from mcuqual.model.zoo import ZooModel
+from mcuqual.model.zoo import HISTORY_FILE, ZooModel
 
 
 def finalize(model: ZooModel, dataset: Cifar10, cache: Cache, *, epochs: int,
              training_seconds: float, trained_on: str | None = None,
              trained_finished: str | None = None,
              output_dir: Path | None = None) -> dict[str, Any]:
-    """`trained_finished`: when the float model was trained, for a model quantized again."""
+    """`trained_finished`: when the float model was trained, for a model quantized again.
+    The last epoch's validation figures come from the history.json training wrote beside."""
     import keras
     import tensorflow as tf
 
     output_dir = Path(output_dir or model.folder)
+    recipe = model.require_recipe()
     net = keras.models.load_model(output_dir / "model.keras", compile=False)
     probs = net.predict(float_inputs(dataset.test.images), batch_size=500, verbose=0)
     float_top1 = float((probs.argmax(axis=1) == dataset.test.labels).mean())
@@ -62,7 +64,8 @@ def finalize(model: ZooModel, dataset: Cifar10, cache: Cache, *, epochs: int,
         "quantization": f"post-training full-integer INT8, {CALIBRATION_IMAGES} class-balanced "
                         f"training images for calibration; ranges: {RANGE_METHOD}",
         "epochs": epochs,
-        "seed": model.require_recipe().seed,
+        "seed": recipe.seed,
+        **_training_record(recipe, output_dir / HISTORY_FILE),
         "training_seconds": round(training_seconds, 1),
         "trained_on": trained_on or f"{platform.node()} ({platform.machine()}, CPU)",
         "dataset_fingerprint": dataset.fingerprint,
@@ -76,6 +79,22 @@ def finalize(model: ZooModel, dataset: Cifar10, cache: Cache, *, epochs: int,
         results.update(finished=trained_finished, requantized=now)
     (output_dir / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     return results
+
+
+def _training_record(recipe, history_path: Path) -> dict[str, Any]:
+    """What a held-out split and a teacher add to the results (nothing for older recipes)."""
+    record: dict[str, Any] = {}
+    history = json.loads(history_path.read_text()) if history_path.is_file() else {}
+    if recipe.validation_images:
+        record["validation"] = (f"the last {recipe.validation_images} of the 50,000 training "
+                                "images, held out from training")
+        if history.get("val_accuracy"):
+            record["val_top1"] = round(history["val_accuracy"][-1], 4)
+    if recipe.teacher:
+        record["teacher"] = recipe.teacher
+        record["distillation"] = {"alpha": recipe.distillation_alpha,
+                                  "temperature": recipe.temperature}
+    return record
 
 
 def requantize(model: ZooModel, dataset: Cifar10, cache: Cache) -> dict[str, Any]:
