@@ -26,7 +26,7 @@ def test_stm32l4r9_profile_has_the_real_memories():
 
 
 def test_unknown_board_lists_the_valid_ones():
-    with pytest.raises(ConfigError, match="unknown board nucleo; valid: stm32l4r9"):
+    with pytest.raises(ConfigError, match="unknown board nucleo; valid: .*stm32l4r9"):
         select_boards(None, ["nucleo"])
 
 

@@ -13,7 +13,7 @@ def project(pytester):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--board=nucleo"], "mcuqual: unknown board nucleo; valid: stm32l4r9"),
+    (["--board=nucleo"], "mcuqual: unknown board nucleo; valid: stm32h743, stm32l4r9, stm32u585"),
     (["--model=giant"], "mcuqual: unknown model giant; valid: tiny"),
     (["--samples=0"], "--samples must be a positive number or 'all'"),
     (["--samples=many"], "--samples must be a positive number or 'all'"),
@@ -45,3 +45,13 @@ def test_plugin_stays_out_of_unrelated_projects(pytester):
     pytester.makepyfile("def test_plain():\n    assert 1 + 1 == 2\n")
     result = pytester.runpytest_subprocess()
     result.assert_outcomes(passed=1)
+
+
+def test_board_all_collects_every_board_folder(project):
+    result = project.runpytest_subprocess("qualification", "--collect-only", "-q",
+                                          "--board=all", "--model=tiny")
+    assert result.ret == pytest.ExitCode.OK
+    ids = [line for line in result.outlines if "test_requirement[" in line]
+    assert len(ids) == 3 * 5
+    assert {line.split("[")[1].split("-")[0] for line in ids} == {"stm32h743", "stm32l4r9",
+                                                                   "stm32u585"}

@@ -30,4 +30,10 @@ def test_labels_of_neighbouring_models_neither_overlap_nor_leave_the_axes():
         assert inside.x0 <= box.x0 and box.x1 <= inside.x1, text
     for (a, box_a), (b, box_b) in itertools.combinations(boxes.items(), 2):
         assert not box_a.overlaps(box_b), f"{a} over {b}"
+    # nor does any label cover another model's point (vgg_baseline's label once sat on resnet8)
+    for text, x, y in points:
+        px, py = axis.transData.transform((x, y))
+        for other, box in boxes.items():
+            if other != text:
+                assert not box.contains(px, py), f"{other} covers the point of {text}"
     plt.close(fig)

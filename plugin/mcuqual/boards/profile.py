@@ -11,7 +11,7 @@ emulator's CPU model and cycle model.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mcuqual.common.errors import ConfigError
@@ -35,6 +35,12 @@ class Core:
     unicorn_cpu: str
     cycle_model: str
     path: Path
+    cpuid: int = 0x410FC241                  # SCB CPUID the virtual core reports (M4F r0p1)
+    # CoreSight component IDs (PIDR0..PIDR4) by component, where they differ from the M4's
+    coresight: dict[str, tuple[int, ...]] = field(default_factory=dict, hash=False)
+    # SCS identification registers by offset (ID_PFR, ID_ISAR, MVFR, CLIDR, CCSIDR...)
+    # where they differ from the Cortex-M4F's
+    scs_features: dict[int, int] = field(default_factory=dict, hash=False)
 
 
 def cores_dir() -> Path:
@@ -52,7 +58,12 @@ def load_core(name: str) -> Core:
                     cflags=tuple(data["cflags"]), plain_cflags=tuple(data["plain_cflags"]),
                     header=data["header"], dpidr=int(data["dpidr"]),
                     ahb_ap_idr=int(data["ahb_ap_idr"]), unicorn_cpu=data["unicorn_cpu"],
-                    cycle_model=data["cycle_model"], path=path)
+                    cycle_model=data["cycle_model"], path=path,
+                    cpuid=int(data.get("cpuid", Core.cpuid)),
+                    coresight={name: tuple(int(v) for v in ids)
+                               for name, ids in data.get("coresight", {}).items()},
+                    scs_features={int(offset, 0): int(value)
+                                  for offset, value in data.get("scs_features", {}).items()})
     except KeyError as exc:
         raise ConfigError(f"{path}: core description lacks {exc.args[0]!r}.") from exc
 
@@ -99,6 +110,10 @@ class Board:
     marker_pin: str | None = None      # the firmware's inference-window pin, e.g. "PB2"
     connect_writes: tuple[tuple[int, int], ...] = ()   # [pyocd] (address, value) on connect
     virtual_soc: str | None = None     # the SoC family model of the virtual board, "stm32l4"
+    ram_window_start: str | None = None   # region the linker's RAM starts at (default: lowest)
+    arena_regions: tuple[str, ...] = ()   # where the arena may go, fastest first
+    boot_alias: bool = True            # flash also answers at 0x0 (the boot alias)
+    cycle_params: dict = field(default_factory=dict, hash=False)   # [cycle_model]: the core model's knobs
 
     @property
     def folder(self) -> Path:
@@ -108,12 +123,21 @@ class Board:
     def core_description(self) -> Core:
         return load_core(self.core)
 
+    def region(self, name: str) -> MemoryRegion:
+        for region in self.memory:
+            if region.name == name:
+                return region
+        raise ConfigError(f"board {self.name}: no memory region {name!r} (regions: "
+                          f"{', '.join(r.name for r in self.memory)}).")
+
     def ram_window(self) -> tuple[int, int]:
-        """(start, bytes) of the contiguous RAM the linker places data, arena and stack in:
-        the RAM regions that follow the lowest one without a gap."""
+        """(start, bytes) of the contiguous RAM the linker places data and stack in: the
+        profile's `ram_window` region (default: the lowest RAM region) and the RAM regions
+        that follow it without a gap."""
         regions = sorted((r for r in self.memory if r.kind == "ram"), key=lambda r: r.start)
-        start, end = regions[0].start, regions[0].end
-        for region in regions[1:]:
+        first = self.region(self.ram_window_start) if self.ram_window_start else regions[0]
+        start, end = first.start, first.end
+        for region in regions[regions.index(first) + 1:]:
             if region.start != end:
                 break
             end = region.end
@@ -183,9 +207,17 @@ def load_board(folder: Path) -> Board:
                   power_monitors=tuple(data.get("power_monitors", ())), path=folder,
                   marker_pin=data.get("marker_pin"),
                   virtual_soc=data.get("virtual_soc"),
+                  ram_window_start=data.get("ram_window"),
+                  arena_regions=tuple(data.get("arena_regions", ())),
+                  boot_alias=bool(data.get("boot_alias", True)),
+                  cycle_params=dict(data.get("cycle_model", {})),
                   connect_writes=tuple((int(a), int(v)) for a, v in
                                        data.get("pyocd", {}).get("connect_writes", ())))
     board.core_description                     # an unknown core is this board's error, now
+    for name in (*board.arena_regions, *([board.ram_window_start] if board.ram_window_start
+                                         else [])):
+        if board.region(name).kind != "ram":
+            raise ConfigError(f"{path}: {name} is not a RAM region.")
     return board
 
 
@@ -206,7 +238,10 @@ def available_boards(*boards_dirs: Path) -> dict[str, Path]:
 
 
 def select_boards(boards_dir: Path | None, names: list[str]) -> list[Board]:
+    """The boards named (`all`: every board folder the project and the suite have)."""
     found = available_boards(*([boards_dir] if boards_dir is not None else []))
+    if "all" in names:
+        names = [n for n in names if n != "all"] + sorted(found)
     unknown = [n for n in names if n not in found]
     if unknown:
         where = f"{boards_dir} and {builtin_boards_dir()}" if boards_dir else str(builtin_boards_dir())

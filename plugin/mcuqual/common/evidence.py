@@ -36,6 +36,21 @@ class Measurement:
     method: str
     samples: int | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    # (low, high) relative uncertainty of an emulated or modelled figure: the real value is
+    # expected within [value * (1 - low), value * (1 + high)] (the cycle model's band)
+    band: tuple[float, float] | None = None
+
+    @property
+    def band_range(self) -> tuple[float, float] | None:
+        if self.band is None:
+            return None
+        return self.value * (1 - self.band[0]), self.value * (1 + self.band[1])
+
+    def band_text(self) -> str:
+        """'-5/+12 %' for a figure with a band, '' without."""
+        if self.band is None:
+            return ""
+        return f"-{100 * self.band[0]:.0f}/+{100 * self.band[1]:.0f} %"
 
     def as_record(self) -> dict[str, Any]:
         record = asdict(self)
@@ -43,7 +58,8 @@ class Measurement:
         return record
 
     def formatted(self) -> str:
-        return f"{format_value(self.value, self.unit)} ({self.evidence.label})"
+        band = f", {self.band_text()}" if self.band is not None else ""
+        return f"{format_value(self.value, self.unit)} ({self.evidence.label}{band})"
 
 
 def format_value(value: float, unit: str) -> str:

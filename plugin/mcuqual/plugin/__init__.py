@@ -46,13 +46,15 @@ REGRESSION_FIXTURE = "regression_case"
 EXIT_ERROR = 6
 DEFAULT_BOARD = "stm32l4r9"
 ALLURE_RESULT_PATTERNS = ("*-result.json", "*-container.json", "*-attachment*",
-                          "environment.properties", "categories.json", "executor.json")
+                          "environment.properties", "categories.json", "executor.json",
+                          "mcuqual-allure3.json")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("mcuqual", "microcontroller deployment qualification (mcuqual)")
     group.addoption("--board", action="append", default=None, metavar="NAME",
-                    help=f"board profile to qualify on (repeatable; default {DEFAULT_BOARD})")
+                    help=f"board to qualify on (repeatable; 'all': every board folder; default "
+                         f"{DEFAULT_BOARD})")
     group.addoption("--probe", default="virtual", metavar="virtual|auto|UID",
                     help="virtual board (default), the one connected probe, or a pyOCD unique id")
     group.addoption("--power-monitor", default="auto", metavar="auto|none|virtual|ppk2:DEVICE",
@@ -267,13 +269,14 @@ def regression_case(request: pytest.FixtureRequest) -> "RegressionCase":
 @pytest.fixture
 def qualification_case(request: pytest.FixtureRequest) -> "QualificationCase":
     """The requirement x model x board under test (parametrized from the files)."""
-    from mcuqual.plugin.cases import QualificationCase, label_allure_result
+    from mcuqual.plugin.cases import QualificationCase, hide_case_parameter, label_allure_result
 
     session = request.config.stash[SESSION_KEY]
     board, model, requirement = request.param
     case = QualificationCase(session, board, model, requirement)
     request.node.stash[_CASE_KEY] = case
     label_allure_result(case)
+    hide_case_parameter(CASE_FIXTURE)
     return case
 
 
@@ -377,6 +380,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         terminalreporter.write_line(line)
     for line in error_lines(qual):
         terminalreporter.write_line(line, red=True)
+    if len(qual.boards) > 1:
+        from mcuqual.report.boards import which_board
+        terminalreporter.write_line("which board?")
+        for choice in which_board(qual):
+            terminalreporter.write_line(f"  {choice.sentence()}", green=bool(choice.qualifying))
     for line in qual.regressions:
         terminalreporter.write_line(line, red=True)
     for line in outcome_lines(qual):

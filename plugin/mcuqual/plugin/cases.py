@@ -3,6 +3,7 @@ record, and label the Allure result. Imported on first use, so that a pytest run
 not qualify anything never loads the engine."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from mcuqual.common.errors import NotMeasurableError
@@ -13,6 +14,7 @@ from mcuqual.qualify.regression import compare, probe_kind
 from mcuqual.qualify.run import QualificationRun
 from mcuqual.qualify.verdicts import Verdict, error, judge, not_measurable, undeployable
 from mcuqual.report.attachments import attach_evidence
+from mcuqual.report.boards import what_it_takes
 
 
 @dataclass
@@ -66,6 +68,10 @@ def label_allure_result(case: QualificationCase) -> None:
     if allure is None:
         return
     req = case.requirement
+    # the tree a reviewer navigates: board > requirement > model
+    allure.dynamic.parent_suite(f"{case.board.name} ({case.board.title}, {case.board.mcu})")
+    allure.dynamic.suite(f"{req.id} {req.title}")
+    allure.dynamic.sub_suite(case.model.name)
     allure.dynamic.epic(f"{case.board.name} ({case.board.title}, {case.board.mcu})")
     allure.dynamic.feature(f"{req.id} {req.title}")
     allure.dynamic.story(case.model.name)
@@ -90,16 +96,59 @@ def _allure_verdict(case: QualificationCase) -> None:
     if verdict.measurement is not None:
         shown = format_value(verdict.measurement.value, verdict.measurement.unit)
         relation = "meets" if verdict.passed else "fails"
+        m = verdict.measurement
+        evidence = m.evidence.label + (f", {m.band_text()}" if m.band is not None else "")
         allure.dynamic.title(f"{req.id} · {case.model.name} on {case.board.name}: {shown} "
-                             f"({verdict.measurement.evidence.label}) {relation} "
-                             f"{req.describe_threshold()}")
+                             f"({evidence}) {relation} {req.describe_threshold()}")
     else:
         allure.dynamic.title(f"{req.id} · {case.model.name} on {case.board.name}: "
                              f"{verdict.status.value}")
-    for step in case.deployment.steps:       # the fixture chain behind the figure, with timings
-        with allure.step(f"{step.name} ({step.seconds:.1f} s){': ' + step.detail if step.detail else ''}"):
+    takes = what_it_takes(verdict, case.session, case.model.name, case.board.name,
+                          case.board.clock_hz, other_boards=False)
+    if takes:
+        allure.dynamic.description(f"{req.title}. Requirement: {req.describe_threshold()}. "
+                                   f"Source: {req.source}.\n\nWhat would it take: {takes}.")
+    steps = case.deployment.steps            # the fixture chain behind the figure, with timings
+    for step in steps:
+        with allure.step(f"{step.name}{': ' + step.detail if step.detail else ''}"):
             pass
+    _give_steps_their_durations(steps)
     attach_evidence(allure, case)
+
+
+def _allure_test_result():
+    """allure-pytest's result of the running test (None outside allure-pytest)."""
+    try:
+        import allure_commons
+    except ImportError:
+        return None
+    for plugin in allure_commons.plugin_manager.get_plugins():
+        logger = getattr(plugin, "allure_logger", None)
+        if logger is not None:
+            return logger.get_test(None)
+    return None
+
+
+def _give_steps_their_durations(steps) -> None:
+    """Allure times a step by its `with` block; the pipeline's steps ran earlier (and may be
+    shared by several tests), so their recorded durations are written in, laid end to end
+    up to now."""
+    result = _allure_test_result()
+    if result is None or len(result.steps) < len(steps):
+        return
+    stop_ms = int(time.time() * 1000)
+    for allure_step, step in zip(reversed(result.steps), reversed(steps)):
+        allure_step.stop = stop_ms
+        allure_step.start = stop_ms - int(round(step.seconds * 1000))
+        stop_ms = allure_step.start
+
+
+def hide_case_parameter(name: str) -> None:
+    """Drop the fixture's own parameter (an internal tuple) from the report: the board,
+    model, probe and threshold parameters say the same in words."""
+    result = _allure_test_result()
+    if result is not None:
+        result.parameters = [p for p in result.parameters if p.name != name]
 
 
 @dataclass
@@ -119,9 +168,32 @@ class RegressionCase:
         with self.session.live_output():
             latency = deployment.measure("latency_ms")
             top1 = deployment.measure("top1")
-        worse = compare(entry, self.session.baseline.tolerance,
-                        latency.details["median_cycles"], top1.value)
+        cycles = latency.details["median_cycles"]
+        worse = compare(entry, self.session.baseline.tolerance, cycles, top1.value)
+        _label_regression(board, model.name, entry, cycles, top1.value, worse)
         if worse:
             self.session.regressions.append(
                 f"REGRESSION: {model.name} on {board.name}: " + "; ".join(worse))
         return worse
+
+
+def _label_regression(board, model: str, entry: dict, cycles: int, top1: float,
+                      worse: list[str]) -> None:
+    """The regression test in the report: board > regression > model, titled with the
+    figures it compares, baseline against now."""
+    allure = _allure()
+    if allure is None:
+        return
+    allure.dynamic.parent_suite(f"{board.name} ({board.title}, {board.mcu})")
+    allure.dynamic.suite("Regression against the baseline")
+    allure.dynamic.sub_suite(model)
+    change = 100 * (cycles / entry["median_cycles"] - 1)
+    allure.dynamic.title(
+        f"Regression · {model} on {board.name}: {cycles:,} cycles vs baseline "
+        f"{entry['median_cycles']:,} ({change:+.2f} %), top-1 {100 * top1:.2f} % vs "
+        f"{100 * entry['top1']:.2f} %{' — worse' if worse else ''}")
+    allure.dynamic.parameter("baseline cycles", f"{entry['median_cycles']:,}")
+    allure.dynamic.parameter("cycles now", f"{cycles:,}")
+    allure.dynamic.parameter("baseline top-1", f"{100 * entry['top1']:.2f} %")
+    allure.dynamic.parameter("top-1 now", f"{100 * top1:.2f} %")
+    hide_case_parameter("regression_case")

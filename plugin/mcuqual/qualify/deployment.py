@@ -7,6 +7,7 @@ same clear error instead of retrying it.
 """
 from __future__ import annotations
 
+import hashlib
 import statistics
 
 import time
@@ -18,7 +19,7 @@ import numpy as np
 
 from mcuqual.quantize import tflite_model
 from mcuqual.boards.profile import Board
-from mcuqual.common.cache import Cache, content_hash
+from mcuqual.common.cache import Cache
 from mcuqual.firmware.codegen import GeneratedModel, generate
 from mcuqual.firmware.codegen.graph import CodegenError, read_graph
 from mcuqual.data.cifar10 import (
@@ -36,6 +37,7 @@ from mcuqual.firmware.build import FirmwareImage, ModelTooLargeError, build_firm
 from mcuqual.firmware.host_twin import HostTwin, build_host_twin
 from mcuqual.common.evidence import Evidence, Measurement
 from mcuqual.target.probes import ProbeChoice
+from mcuqual.target.virtual.cycles import cycle_model_class
 from mcuqual.qualify.metrics import METRICS
 from mcuqual.quantize.convert import quantize_cached
 from mcuqual.reference.tflm import ArenaFigure, tflm_arena
@@ -186,7 +188,8 @@ class Deployment:
             self.model.name))
 
     def model_hash(self) -> str:
-        return content_hash(self.flatbuffer())
+        """SHA-256 of the INT8 .tflite deployed (all 64 hex digits, as sha256sum prints it)."""
+        return hashlib.sha256(self.flatbuffer()).hexdigest()
 
     def evaluation(self) -> Int8Evaluation:
         return self._timed(
@@ -361,9 +364,13 @@ class Deployment:
         run = self._memo.peek("target")
         return run.power_trace if run is not None else None
 
+    def target_run_if_done(self) -> OnTargetRun | None:
+        """The run on the target if it has already happened (never starts one)."""
+        return self._memo.peek("target")
+
     def swo_log(self) -> list[str]:
         """The target's ITM log lines, if it ran in this session."""
-        run = self._memo.peek("target")
+        run = self.target_run_if_done()
         return run.log_lines if run is not None else []
 
     def _timed_run(self) -> OnTargetRun:
@@ -379,11 +386,15 @@ class Deployment:
         generated = self.generated()
         macs = generated.macs
         keras_macs = self.model.results().get("macs")
+        band = None
         if self.probe.is_virtual:
             evidence = Evidence.EMULATED
-            how = (f"DWT cycle count of one inference on the virtual {self.board.name} (Cortex-M4 "
-                   f"cycle model from the TRM, {self.board.clock_hz / 1e6:g} MHz, flash wait states "
-                   f"behind the ART caches)")
+            model = cycle_model_class(self.board)
+            band = model.UNCERTAINTY
+            how = (f"DWT cycle count of one inference on the virtual {self.board.name} "
+                   f"({self.board.core} cycle model from its TRM, {self.board.clock_hz / 1e6:g} MHz; "
+                   f"uncertainty {100 * band[0]:.0f} % low / {100 * band[1]:.0f} % high: "
+                   f"{model.UNCERTAINTY_WHY})")
         else:
             evidence = Evidence.MEASURED
             how = (f"DWT cycle count of one inference on the {self.board.title} through "
@@ -396,6 +407,9 @@ class Deployment:
                      "input_dependence": run.cycle_spread,
                      "layers": dict(zip(run.layer_names, run.layer_cycles)),
                      "layer_macs": dict(zip(generated.layers, generated.layer_macs)),
+                     "layer_shapes": {layer: [list(i), list(o)] for layer, (i, o) in
+                                      zip(generated.layers, generated.layer_shapes)},
+                     "layer_kernels": dict(zip(generated.layers, generated.layer_kernels)),
                      "macs": macs, "macs_source": ".tflite graph", "keras_macs": keras_macs,
                      "macs_per_cycle": round(macs / cycles, 4) if macs else None,
                      "emulator_seconds_per_inference": run.seconds_per_timed_inference,
@@ -405,7 +419,8 @@ class Deployment:
                      "flash_programmed": bool(run.flash and run.flash.programmed),
                      "flash_seconds": round(run.flash.seconds, 2) if run.flash else None,
                      "stack_high_water_bytes": run.stack_high_water_bytes,
-                     "arena_high_water_bytes": run.arena_high_water_bytes})
+                     "arena_high_water_bytes": run.arena_high_water_bytes},
+            band=band)
 
     def measure_energy_mj(self) -> Measurement:
         run = self._timed_run()
@@ -429,11 +444,13 @@ class Deployment:
                 f"energy over the inference window the firmware marks on {self.board.marker_pin}, "
                 f"integrated from the power monitor's trace ({trace.source}; {how}, {model}), "
                 f"median of {len(windows)} inferences",
-                samples=len(windows), details=details)
+                samples=len(windows), details=details,
+                band=cycle_model_class(self.board).UNCERTAINTY if self.probe.is_virtual else None)
         seconds = run.median_cycles / self.board.clock_hz
         details["inference_seconds"] = seconds
         return Measurement(
             "energy_mj", seconds * power_mw, "mJ", Evidence.MODELLED,
             f"{'emulated' if self.probe.is_virtual else 'measured'} inference time x modelled run "
             f"power ({model}); no power monitor on this probe", samples=len(run.cycles),
-            details=details)
+            details=details,
+            band=cycle_model_class(self.board).UNCERTAINTY if self.probe.is_virtual else None)

@@ -39,6 +39,9 @@ class Requirement:
         return OPS[self.op](value, self.threshold_canonical)
 
     def describe_threshold(self) -> str:
+        """The threshold as a reader expects it: ">= 86.00 %", "<= 12.6 ms", "<= 160 KB"."""
+        if self.unit == "fraction":
+            return f"{self.op} {100 * self.threshold:.2f} %"
         return f"{self.op} {self.threshold:g} {self.unit}"
 
 

@@ -149,7 +149,7 @@ class QualificationRun:
         self.records.append(Record(deployment, verdict))
 
     def requirements_hash(self) -> str:
-        return hashlib.sha256(self.settings.requirements_path.read_bytes()).hexdigest()[:16]
+        return hashlib.sha256(self.settings.requirements_path.read_bytes()).hexdigest()
 
 
 def select_models(settings: Settings) -> list[ZooModel]:

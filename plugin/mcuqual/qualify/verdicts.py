@@ -61,17 +61,24 @@ def judge(requirement: Requirement, measurement: Measurement,
     shown = format_value(measurement.value, measurement.unit)
     limit = format_value(requirement.threshold_canonical, requirement.canonical_unit)
     comparison = f"{shown} {requirement.op} {limit}"
+    band = measurement.band_range
+    within = ""
+    if band is not None and band[0] <= requirement.threshold_canonical <= band[1]:
+        within = (f"; the threshold lies inside the figure's uncertainty band "
+                  f"({format_value(band[0], measurement.unit)} to "
+                  f"{format_value(band[1], measurement.unit)}, {measurement.band_text()}): "
+                  "the real board may decide otherwise")
+    evidence = measurement.evidence.label + (f", {measurement.band_text()}" if band else "")
     if not requirement.met_by(measurement.value):
         return Verdict(requirement, Status.NOT_MET,
-                       f"{PREFIX[Status.NOT_MET]}: {shown} ({measurement.evidence.label}) does not "
-                       f"satisfy {requirement.op} {limit}", measurement)
+                       f"{PREFIX[Status.NOT_MET]}: {shown} ({evidence}) does not "
+                       f"satisfy {requirement.op} {limit}{within}", measurement)
     if measurement.evidence < minimum:
         return Verdict(requirement, Status.INSUFFICIENT_EVIDENCE,
                        f"{PREFIX[Status.INSUFFICIENT_EVIDENCE]}: {comparison} holds, but the figure "
                        f"is {measurement.evidence.label} and --evidence requires "
                        f"{minimum.label}", measurement)
-    return Verdict(requirement, Status.PASS,
-                   f"{comparison} ({measurement.evidence.label})", measurement)
+    return Verdict(requirement, Status.PASS, f"{comparison} ({evidence}){within}", measurement)
 
 
 def not_measurable(requirement: Requirement, reason: str) -> Verdict:

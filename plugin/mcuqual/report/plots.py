@@ -40,7 +40,8 @@ def energy_window_chart(trace, title: str) -> bytes:
     return figure_png(fig)
 
 
-def layer_cycles_chart(layers: dict[str, int], clock_hz: int, title: str) -> bytes:
+def layer_cycles_chart(layers: dict[str, int], clock_hz: int, title: str,
+                       evidence: str = "emulated") -> bytes:
     """Horizontal bars: milliseconds per layer at the board's clock, slowest visible at once."""
     import matplotlib
     matplotlib.use("Agg")
@@ -52,7 +53,7 @@ def layer_cycles_chart(layers: dict[str, int], clock_hz: int, title: str) -> byt
     axis.barh(range(len(names)), ms, color="#4a7ab5")
     axis.set_yticks(range(len(names)), names, fontsize=8)
     axis.invert_yaxis()
-    axis.set_xlabel(f"ms per inference at {clock_hz / 1e6:g} MHz (emulated)")
+    axis.set_xlabel(f"ms per inference at {clock_hz / 1e6:g} MHz ({evidence})")
     axis.set_title(title, fontsize=10)
     axis.grid(axis="x", alpha=0.3)
     return figure_png(fig)
@@ -69,20 +70,20 @@ def confusion_chart(matrix, title: str, classes: tuple[str, ...] = CIFAR10_CLASS
     import matplotlib.pyplot as plt
     import numpy as np
 
-    rates = matrix / np.maximum(1, matrix.sum(axis=1, keepdims=True))
+    rates = 100.0 * matrix / np.maximum(1, matrix.sum(axis=1, keepdims=True))
     fig, axis = plt.subplots(figsize=(6.4, 5.6))
-    image = axis.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    image = axis.imshow(rates, cmap="Blues", vmin=0, vmax=100)
     axis.set_xticks(range(len(classes)), classes, rotation=45, ha="right", fontsize=8)
     axis.set_yticks(range(len(classes)), classes, fontsize=8)
     for row in range(len(classes)):
         for col in range(len(classes)):
-            if rates[row, col] >= 0.01:
-                axis.text(col, row, f"{100 * rates[row, col]:.0f}", ha="center", va="center",
-                          fontsize=7, color="white" if rates[row, col] > 0.5 else "black")
+            if rates[row, col] >= 1:
+                axis.text(col, row, f"{rates[row, col]:.0f}", ha="center", va="center",
+                          fontsize=7, color="white" if rates[row, col] > 50 else "black")
     axis.set_xlabel("predicted")
     axis.set_ylabel("true")
     axis.set_title(title, fontsize=10)
-    fig.colorbar(image, ax=axis, fraction=0.046)
+    fig.colorbar(image, ax=axis, fraction=0.046, label="% of the true class")
     return figure_png(fig)
 
 
@@ -95,7 +96,7 @@ def memory_chart(flash: dict[str, int], flash_capacity: int, ram: dict[str, int]
     import matplotlib.pyplot as plt
 
     colours = ("#4a7ab5", "#f0a030", "#3a9a4a", "#b04a4a")
-    fig, axes = plt.subplots(2, 1, figsize=(8, 3.4))
+    fig, axes = plt.subplots(2, 1, figsize=(8, 3.8))
     for axis, memory, parts, capacity in ((axes[0], "flash", flash, flash_capacity),
                                           (axes[1], "ram", ram, ram_capacity)):
         left = 0.0
@@ -106,10 +107,13 @@ def memory_chart(flash: dict[str, int], flash_capacity: int, ram: dict[str, int]
         for req, (where, limit) in (limits or {}).items():
             if where == memory:
                 axis.axvline(limit / 1024, color="black", linestyle="--", linewidth=1)
-                axis.text(limit / 1024, 0.45, f" {req} {limit / 1024:.0f} KB", fontsize=7)
+                # below the bar, inside the axes: clear of the title and the legend
+                axis.text(limit / 1024, -0.48, f" {req} {limit / 1024:.0f} KB", fontsize=7,
+                          va="bottom")
         axis.set_xlim(0, capacity / 1024)
         axis.set_yticks([0], [f"{memory} ({capacity / 1024:.0f} KB)"])
-        axis.legend(fontsize=7, loc="center right", ncol=2)
+        axis.set_ylim(-0.5, 0.5)
+        axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     axes[1].set_xlabel("KB")
     axes[0].set_title(title, fontsize=10)
     return figure_png(fig)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import functools
 import http.server
+import os
 import shutil
 import subprocess
 import sys
@@ -39,7 +40,9 @@ def render(root: Path, results: Path, output: Path) -> Path:
     _clear_report_folder(output)                         # no page of an older run survives
     command = [str(allure), "generate", str(results), "--config", str(root / "allurerc.mjs"),
                "--output", str(output)]
-    done = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=600)
+    # allurerc.mjs reads the run's categories, tree and verdict line from the results folder
+    env = {**os.environ, "MCUQUAL_ALLURE_RESULTS": str(results)}
+    done = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=600, env=env)
     pages = sorted(output.glob("**/index.html"), key=lambda p: len(p.parts))
     if done.returncode != 0 or not pages:
         raise RenderError(f"allure generate failed ({done.returncode}):\n{done.stderr[-2000:]}")
@@ -77,13 +80,14 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 def view(report_dir: Path, screenshot: Path | None = None, width: int = 1400,
-         height: int = 1000) -> str:
-    """Serve the report on localhost, load it in headless Chromium; return the rendered DOM."""
+         height: int = 1000, route: str = "", page: str = "index.html") -> str:
+    """Serve the report on localhost, load it in headless Chromium; return the rendered DOM.
+    `route` opens one of the report's views ("categories", a test result's id)."""
     handler = functools.partial(_QuietHandler, directory=str(report_dir))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/index.html"
+    url = f"http://127.0.0.1:{server.server_address[1]}/{page}" + (f"#/{route}" if route else "")
     try:
         with tempfile.TemporaryDirectory() as profile:
             base = [_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
@@ -106,6 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=Path("reports/allure-report"))
     parser.add_argument("--screenshot", type=Path, default=None,
                         help="also take a screenshot of the report in headless Chromium")
+    parser.add_argument("--summary-screenshot", type=Path, default=None,
+                        help="and one of the deployment summary (reports/latest/summary.html: "
+                             "the models x boards matrix and 'Which board?')")
+    parser.add_argument("--summary", type=Path, default=Path("reports/latest/summary.html"))
     args = parser.parse_args(argv)
     root = Path.cwd()
     try:
@@ -114,6 +122,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.screenshot:
             view(index.parent, args.screenshot.resolve())
             print(f"screenshot: {args.screenshot}")
+        if args.summary_screenshot:
+            if not args.summary.is_file():
+                raise RenderError(f"{args.summary} not found: run the qualification first.")
+            view(args.summary.resolve().parent, args.summary_screenshot.resolve(),
+                 height=1400, page=args.summary.name)
+            print(f"summary screenshot: {args.summary_screenshot}")
     except McuqualError as exc:
         print(f"mcuqual-report: {exc}", file=sys.stderr)
         return 2

@@ -13,22 +13,48 @@ from mcuqual.firmware.build import OPTIMIZATION, toolchain_version
 from mcuqual.common.evidence import format_value
 from mcuqual.qualify.run import QualificationRun, model_hash_or_reason
 from mcuqual.qualify.verdicts import PREFIX, Status
+from mcuqual.report.boards import headline
 
+# The report's defect categories, first match wins. Patterns are searched for anywhere in
+# the message (or trace), as Allure 3 does (JavaScript RegExp.test); Allure 2's
+# categories.json wants whole-message matches and gets them wrapped (`allure2_categories`).
 CATEGORIES = [
-    {"name": "Requirement not met", "matchedStatuses": ["failed"],
-     "messageRegex": f"(?s).*{PREFIX[Status.NOT_MET]}.*"},
-    {"name": "Not measurable with this probe", "matchedStatuses": ["failed"],
-     "messageRegex": f"(?s).*{PREFIX[Status.NOT_MEASURABLE]}.*"},
-    {"name": "Insufficient evidence level", "matchedStatuses": ["failed"],
-     "messageRegex": f"(?s).*{PREFIX[Status.INSUFFICIENT_EVIDENCE]}.*"},
-    {"name": "Model not trained", "matchedStatuses": ["broken", "failed"],
-     "traceRegex": "(?s).*MissingArtifactError.*"},
-    {"name": "Target fault", "matchedStatuses": ["broken", "failed"],
-     "traceRegex": "(?s).*TargetFaultError.*"},
-    {"name": "Interrupted (no verdict)", "matchedStatuses": ["broken"],
-     "messageRegex": "(?s)INTERRUPTED.*"},
-    {"name": "Infrastructure error", "matchedStatuses": ["broken"]},
+    {"name": "Requirement not met", "statuses": ["failed"], "message": PREFIX[Status.NOT_MET]},
+    {"name": "Regression against the baseline", "statuses": ["failed"], "message": "^REGRESSION"},
+    {"name": "Not measurable with this probe", "statuses": ["failed", "broken"],
+     "message": PREFIX[Status.NOT_MEASURABLE]},
+    {"name": "Insufficient evidence level", "statuses": ["failed"],
+     "message": PREFIX[Status.INSUFFICIENT_EVIDENCE]},
+    {"name": "Interrupted (no verdict)", "statuses": ["broken"], "message": "^INTERRUPTED"},
+    {"name": "Model not trained", "statuses": ["broken", "failed"],
+     "trace": "MissingArtifactError"},
+    {"name": "Target fault", "statuses": ["broken", "failed"], "trace": "TargetFaultError"},
+    {"name": "Error (no figure produced)", "statuses": ["broken", "failed"]},
 ]
+
+
+def allure2_categories() -> list[dict[str, Any]]:
+    """categories.json for Allure 2 (Java regular expressions matching the whole text)."""
+    found = []
+    for category in CATEGORIES:
+        entry: dict[str, Any] = {"name": category["name"], "matchedStatuses": category["statuses"]}
+        for key, field in (("message", "messageRegex"), ("trace", "traceRegex")):
+            if key in category:
+                pattern = category[key].removeprefix("^")
+                lead = "" if category[key].startswith("^") else ".*"
+                entry[field] = f"(?s){lead}{pattern}.*"
+        found.append(entry)
+    return found
+
+
+def allure3_categories() -> list[dict[str, Any]]:
+    """The same categories as Allure 3's configuration takes them (`categories.rules`)."""
+    return [{"name": c["name"], "matchedStatuses": c["statuses"],
+             **({"messageRegex": c["message"]} if "message" in c else {}),
+             **({"traceRegex": c["trace"]} if "trace" in c else {})} for c in CATEGORIES]
+
+
+ALLURE3_SETTINGS = "mcuqual-allure3.json"
 
 SYMBOL = {Status.PASS: "PASS", Status.NOT_MET: "FAIL", Status.NOT_MEASURABLE: "n/m",
           Status.INSUFFICIENT_EVIDENCE: "weak", Status.ERROR: "ERROR"}
@@ -61,7 +87,7 @@ def environment(session: QualificationRun) -> dict[str, str]:
         "allure_pytest": _version("allure-pytest"),
         "host": f"{platform.system()} {platform.machine()}",
         "requirements_file": str(session.settings.requirements_path),
-        "requirements_sha256": session.requirements_hash(),
+        "requirements sha256": session.requirements_hash(),
         "evidence_required": session.settings.evidence.label,
         "samples_on_target": "all" if session.settings.samples is None else str(session.settings.samples),
         "toolchain": toolchain_version(),
@@ -70,23 +96,23 @@ def environment(session: QualificationRun) -> dict[str, str]:
     try:
         data = session.data.get()
         props["dataset"] = f"{data.directory} ({data.format})"
-        props["dataset_fingerprint"] = data.fingerprint
+        props["dataset fingerprint (16 hex digits)"] = data.fingerprint
     except Exception as exc:  # a missing dataset must not hide the rest of the report
         props["dataset"] = f"unavailable: {exc}".splitlines()[0][:200]
+    # keys say what differs first (Allure's environment widget cuts long keys short)
     for board in session.boards:
-        prefix = f"board.{board.name}"
-        props[f"{prefix}.mcu"] = board.mcu
-        props[f"{prefix}.core"] = board.core
-        props[f"{prefix}.clock_hz"] = str(board.clock_hz)
-        props[f"{prefix}.probe"] = session.probes[board.name].unique_id
-        props[f"{prefix}.pyocd_target"] = board.pyocd_target
-        props[f"{prefix}.pyocd_target_origin"] = _target_origin(board.pyocd_target)
+        props[f"{board.name} MCU"] = f"{board.mcu} ({board.title})"
+        props[f"{board.name} core"] = f"{board.core} @ {board.clock_hz / 1e6:g} MHz"
+        props[f"{board.name} probe"] = session.probes[board.name].unique_id
+        props[f"{board.name} pyOCD target"] = (f"{board.pyocd_target} "
+                                               f"({_target_origin(board.pyocd_target)})")
     for deployment in session.deployments.values():
-        props[f"model.{deployment.model.name}.tflite_sha256"] = model_hash_or_reason(deployment)
+        model = deployment.model.name
+        props[f"{model} .tflite sha256"] = model_hash_or_reason(deployment)
         firmware = deployment.firmware_summary()
         if firmware is not None:
             digest = hashlib.sha256(Path(firmware["elf"]).read_bytes()).hexdigest()
-            props[f"model.{deployment.model.name}.firmware_sha256"] = digest
+            props[f"{model} firmware ({deployment.board.name}) sha256"] = digest
     return props
 
 
@@ -94,7 +120,12 @@ def write_allure_extras(alluredir: Path, session: QualificationRun) -> None:
     alluredir.mkdir(parents=True, exist_ok=True)
     lines = [f"{key}={str(value).replace(chr(10), ' ')}" for key, value in environment(session).items()]
     (alluredir / "environment.properties").write_text("\n".join(lines) + "\n")
-    (alluredir / "categories.json").write_text(json.dumps(CATEGORIES, indent=1) + "\n")
+    (alluredir / "categories.json").write_text(json.dumps(allure2_categories(), indent=1) + "\n")
+    # what allurerc.mjs gives Allure 3: the categories, the tree (board > requirement > model)
+    # and the report's name, which opens with the verdict
+    (alluredir / ALLURE3_SETTINGS).write_text(json.dumps(
+        {"name": f"mcuqual: {headline(session)}", "categories": allure3_categories(),
+         "groupBy": ["parentSuite", "suite", "subSuite"]}, indent=1) + "\n")
 
 
 EXIT_MEANING = {0: "every requirement met", 1: "some requirement not met (no errors)",
@@ -131,7 +162,8 @@ def run_status(session: QualificationRun) -> dict[str, Any]:
 def outcome_lines(session: QualificationRun) -> list[str]:
     """The run's bottom line: verdicts counted by kind, an interrupt, the exit code."""
     counts = {k: v for k, v in verdict_counts(session).items() if v}
-    lines = ["verdicts: " + (", ".join(f"{v} {k}" for k, v in counts.items()) or "none")]
+    lines = [f"answer: {headline(session)}",
+             "verdicts: " + (", ".join(f"{v} {k}" for k, v in counts.items()) or "none")]
     other = session.outcome.errors
     if other:
         more = f", +{len(other) - 3} more" if len(other) > 3 else ""
@@ -203,7 +235,8 @@ def matrix_lines(session: QualificationRun) -> list[str]:
     for record in session.records:
         d, v = record.deployment, record.verdict
         if v.measurement is not None:
-            text = (f"{format_value(v.measurement.value, v.measurement.unit)} "
+            band = f" {v.measurement.band_text()}" if v.measurement.band is not None else ""
+            text = (f"{format_value(v.measurement.value, v.measurement.unit)}{band} "
                     f"{v.measurement.evidence.label} {SYMBOL[v.status]}")
         else:
             text = SYMBOL[v.status]

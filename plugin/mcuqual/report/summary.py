@@ -14,13 +14,14 @@ import json
 import time
 import uuid
 from dataclasses import dataclass
+from types import SimpleNamespace
 from pathlib import Path
 
-from mcuqual.common.evidence import format_value
+from mcuqual.report.boards import headline, matrix_html, matrix_markdown, what_it_takes_markdown
 from mcuqual.report.results import all_requirements, outcome_lines
 from mcuqual.qualify.metrics import METRICS
 from mcuqual.qualify.run import QualificationRun
-from mcuqual.qualify.verdicts import Status
+from mcuqual.qualify.verdicts import PREFIX, Status
 
 # The study's table: the registry's summary metrics first, in its order; any other
 # requirement (another metric, or a user's own test) follows under its id.
@@ -54,7 +55,7 @@ def table(session: QualificationRun) -> tuple[list[tuple[str, str]],
     for record in session.records:
         d, v = record.deployment, record.verdict
         m = v.measurement
-        text = f"{format_value(m.value, m.unit)} ({m.evidence.label}) " if m is not None else ""
+        text = f"{m.formatted()} " if m is not None else ""
         rows.setdefault((d.board.name, d.model.name, d.probe.unique_id), {})[
             _column_key(v)] = Cell(text + VERDICT_WORD[v.status], v.status)
     return columns(session), rows
@@ -70,13 +71,28 @@ def markdown(session: QualificationRun) -> str:
         values = [cells[key].text if key in cells else "-" for key, _ in shown]
         lines.append(f"| {model} | {board} | {probe} | " + " | ".join(values) + " |")
     thresholds = "; ".join(f"{r.id} {r.describe_threshold()}" for r in all_requirements(session))
+    lines += ["", *matrix_markdown(session)]
+    lines += ["", *what_it_takes_markdown(session)]
     lines += ["", f"Requirements: {thresholds}.",
               "Evidence: measured (physical board) > emulated (virtual board) > modelled > host."]
     return "\n".join(lines) + "\n"
 
 
-def pareto_points(session: QualificationRun) -> list[tuple[str, float, float, str]]:
-    """(model, top-1, latency ms, latency evidence) for every model with both figures."""
+def brief_markdown(session: QualificationRun) -> str:
+    """What the report's summary entry says without a wide table (a reviewer's window is
+    narrow): the answer, which board, what it would take; the tables are its attachments."""
+    from mcuqual.report.boards import which_board
+
+    lines = [f"**{headline(session)}**", "", "### Which board?", "",
+             *(f"- {choice.sentence()}" for choice in which_board(session)), "",
+             *what_it_takes_markdown(session), "",
+             "Every figure, the models x boards matrix and the Pareto plot: see the attachments."]
+    return "\n".join(lines).replace("## What would it take", "### What would it take") + "\n"
+
+
+def pareto_points(session: QualificationRun) -> list[tuple[str, float, float, str, str]]:
+    """(model, top-1, latency ms, latency evidence, board) for every model x board with both
+    figures."""
     found: dict[tuple[str, str], dict[str, object]] = {}
     for record in session.records:
         m = record.verdict.measurement
@@ -84,8 +100,8 @@ def pareto_points(session: QualificationRun) -> list[tuple[str, float, float, st
             key = (record.deployment.board.name, record.deployment.model.name)
             found.setdefault(key, {})[m.metric] = m
     return [(model, figures["top1"].value, figures["latency_ms"].value,
-             figures["latency_ms"].evidence.label)
-            for (_, model), figures in found.items() if len(figures) == 2]
+             figures["latency_ms"].evidence.label, board)
+            for (board, model), figures in found.items() if len(figures) == 2]
 
 
 def _label_points(fig, axis, labels: list[tuple[str, float, float]]) -> None:
@@ -95,6 +111,11 @@ def _label_points(fig, axis, labels: list[tuple[str, float, float]]) -> None:
     inside = axis.get_window_extent(renderer)
     legend = axis.get_legend()
     taken = [legend.get_window_extent(renderer)] if legend is not None else []
+    # every point's marker too: a label must not sit on another model's point
+    from matplotlib.transforms import Bbox
+    for _, x, y in labels:
+        px, py = axis.transData.transform((x, y))
+        taken.append(Bbox.from_extents(px - 5, py - 5, px + 5, py + 5))
     candidates = ((5, 4, "left"), (-5, 4, "right"), (5, -11, "left"), (-5, -11, "right"),
                   (5, 12, "left"), (-5, 12, "right"), (5, -19, "left"), (-5, -19, "right"))
     for text, x, y in sorted(labels, key=lambda label: -label[2]):
@@ -135,16 +156,30 @@ def pareto_chart(session: QualificationRun) -> bytes | None:
         axis.axvspan(lo, max_ms, ymin=(min_top1 - axis.get_ylim()[0]) /
                      (axis.get_ylim()[1] - axis.get_ylim()[0]), color="#3a9a4a", alpha=0.15,
                      label=f"requirements: top-1 >= {min_top1:g} %, latency <= {max_ms:g} ms")
+    boards = list(dict.fromkeys(p[4] for p in points))
+    markers = "os^Dv<>"
+    for index, board in enumerate(boards):
+        mine = [p for p in points if p[4] == board]
+        axis.scatter([p[2] for p in mine], [100 * p[1] for p in mine], s=40,
+                     marker=markers[index % len(markers)], color=f"C{index}", label=board, zorder=3)
+    if len(boards) > 1 or "latency_ms" in limits:
         axis.legend(loc="upper right", fontsize=8)
-    for _, top1, latency, _ in points:
-        axis.scatter(latency, 100 * top1, s=40, color="#4a7ab5")
-    _label_points(fig, axis, [(f"{name} ({evidence})", latency, 100 * top1)
-                              for name, top1, latency, evidence in points])
+    _label_points(fig, axis, [(f"{name} ({evidence})" if len(boards) == 1 else name,
+                               latency, 100 * top1)
+                              for name, top1, latency, evidence, _ in points])
     axis.set_xlabel("latency per inference, ms (log scale)")
     axis.set_ylabel("INT8 top-1, %")
     axis.set_title("Accuracy against latency", fontsize=10)
     axis.grid(alpha=0.3, which="both")
     return figure_png(fig)
+
+
+def _list_html(lines: list[str]) -> str:
+    """A Markdown heading and bullet list (what_it_takes_markdown) as HTML."""
+    if not lines:
+        return ""
+    items = "".join(f"<li>{html.escape(line[2:])}</li>" for line in lines if line.startswith("- "))
+    return f"<h2>{html.escape(lines[0].lstrip('# '))}</h2><ul>{items}</ul>"
 
 
 def html_page(session: QualificationRun, chart: bytes | None) -> str:
@@ -166,8 +201,12 @@ def html_page(session: QualificationRun, chart: bytes | None) -> str:
     thresholds = "; ".join(f"{r.id} {r.describe_threshold()}" for r in all_requirements(session))
     return ("<!doctype html><html><head><meta charset='utf-8'><title>Deployment summary</title>"
             "<style>body{font-family:sans-serif}table{border-collapse:collapse}"
-            "td,th{border:1px solid #999;padding:4px 8px;font-size:13px}</style></head><body>"
-            f"<h1>Deployment summary</h1><table><tr>{head}</tr>{''.join(body)}</table>"
+            "td,th{border:1px solid #999;padding:4px 8px;font-size:13px;vertical-align:top}"
+            ".wide{overflow-x:auto;max-width:100%}</style></head><body>"
+            f"<h1>Deployment summary</h1><p><b>{html.escape(headline(session))}</b></p>"
+            f"{matrix_html(session)}{_list_html(what_it_takes_markdown(session))}"
+            f"<h2>Every figure</h2><div class='wide'><table><tr>{head}</tr>{''.join(body)}"
+            "</table></div>"
             f"<p>Requirements: {html.escape(thresholds)}.</p>{image}</body></html>\n")
 
 
@@ -196,14 +235,23 @@ def write_allure_summary(session: QualificationRun, alluredir: Path, paths: dict
             if kind in paths:
                 source = f"{uuid.uuid4()}-attachment.{kind}"
                 (alluredir / source).write_bytes(paths[kind].read_bytes())
-                attachments.append({"name": f"deployment summary ({kind})", "source": source,
-                                    "type": mime})
+                name = ("Pareto plot: top-1 against latency" if kind == "png" else
+                        f"deployment summary, every table ({kind})")
+                attachments.append({"name": name, "source": source, "type": mime})
+        mine = [r for r in session.records if r.deployment.board.name == board.name]
+        answer = headline(SimpleNamespace(records=mine))
+        message = (answer if status == "passed" else
+                   f"{PREFIX[Status.ERROR]}: some figures could not be produced; {answer}"
+                   if status == "broken" else f"{PREFIX[Status.NOT_MET]}: {answer}")
         result = {
             "uuid": str(uuid.uuid4()), "historyId": f"mcuqual-summary-{board.name}",
+            "statusDetails": {"message": message},
             "name": f"Deployment summary · {board.name}", "fullName": f"mcuqual.summary.{board.name}",
             "status": status, "stage": "finished", "start": now, "stop": now,
-            "description": markdown(session),
-            "labels": [{"name": "epic", "value": f"{board.name} ({board.title}, {board.mcu})"},
+            "description": brief_markdown(session),
+            "labels": [{"name": "parentSuite", "value": f"{board.name} ({board.title}, {board.mcu})"},
+                       {"name": "suite", "value": "Deployment summary"},
+                       {"name": "epic", "value": f"{board.name} ({board.title}, {board.mcu})"},
                        {"name": "feature", "value": "Deployment summary"},
                        {"name": "severity", "value": "critical"}],
             "attachments": attachments,

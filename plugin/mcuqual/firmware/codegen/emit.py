@@ -44,6 +44,9 @@ class GeneratedModel:
     tensor_offsets: dict[int, int] = field(default_factory=dict)
     layer_tensors: list[int] = field(default_factory=list)   # .tflite tensor each layer writes
     layer_macs: list[int] = field(default_factory=list)      # Graph.macs of each layer's op
+    # per layer: (first input's shape, output's shape) and the kernel function it calls
+    layer_shapes: list[tuple[tuple[int, ...], tuple[int, ...]]] = field(default_factory=list)
+    layer_kernels: list[str] = field(default_factory=list)
 
     @property
     def macs(self) -> int:
@@ -378,7 +381,10 @@ def generate(flatbuffer: bytes, name: str) -> GeneratedModel:
     return GeneratedModel(name, {"mq_model_data.c": source, "mq_model_config.h": config},
                           arena_bytes,
                           emitter.constant_bytes, layer_names, inp.elements, out.elements,
-                          tensor_offsets, [o for _, _, o in emitter.calls], layer_macs)
+                          tensor_offsets, [o for _, _, o in emitter.calls], layer_macs,
+                          [(graph.tensor(graph.ops[int(layer.split(":")[0])].inputs[0]).shape,
+                            graph.tensor(o).shape) for layer, _, o in emitter.calls],
+                          [call.split("(")[0] for _, call, _ in emitter.calls])
 
 
 def _scratch_key(op_index: int) -> int:

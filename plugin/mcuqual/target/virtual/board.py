@@ -67,7 +67,7 @@ from mcuqual.target.virtual.arm.scs import SystemControlSpace
 from mcuqual.target.virtual.arm.exceptions import ExceptionEntry
 from mcuqual.target.virtual.arm.tpiu import Tpiu
 from mcuqual.target.virtual.errors import TargetFaultError, TargetTimeoutError
-from mcuqual.target.virtual.soc import SOCS
+from mcuqual.target.virtual.soc import SOCS, soc_class
 
 log = logging.getLogger("mcuqual.virtual")
 
@@ -102,35 +102,41 @@ class VirtualBoard(HaltingDebug, ExceptionEntry):
         flash = self._flash_region()
         self._fixups: list[tuple[int, bytes]] = []
         self._flash_fault: int | None = None
-        self.scs = SystemControlSpace(0xE000_E000, self)
+        ids = {**M4_IDS, **core.coresight}
+        self.scs = SystemControlSpace(0xE000_E000, self, ids["scs"],
+                                      {SystemControlSpace.CPUID: core.cpuid, **core.scs_features})
         self.pin_edges: list[tuple[int, str, int]] = []      # (cycle, pin, level)
         if board.virtual_soc not in SOCS:
             raise McuqualError(f"board {board.name}: no virtual SoC model "
                                f"{board.virtual_soc!r} (known: {', '.join(SOCS)}).")
-        self.soc = SOCS[board.virtual_soc](flash, self._buffers[0], self._flash_changed,
+        self.soc = soc_class(board.virtual_soc)(flash, self._buffers[0], self._flash_changed,
                                            lambda: self.cycle_model.cycles, self.pin_edges)
         self.flash_interface = self.soc.flash_interface
         self._peripherals: list[Peripheral] = [
             *self.soc.peripherals,
-            Itm(0xE000_0000, self._swo_sink, self._trace_enabled, lambda: self.cycle_model.cycles),
-            Dwt(0xE000_1000, lambda: self.cycle_model.cycles),
+            Itm(0xE000_0000, self._swo_sink, self._trace_enabled, lambda: self.cycle_model.cycles,
+                ids["itm"]),
+            Dwt(0xE000_1000, lambda: self.cycle_model.cycles, ids["dwt"]),
             self.scs,
-            Tpiu(0xE004_0000),                                   # the debugger configures it
-            Peripheral(0xE004_1000, 0x1000, M4_IDS["etm"], {0xFCC: 0x13}),
-            Peripheral(0xE000_2000, 0x1000, M4_IDS["fpb"]),
-            RomTable(),
+            Tpiu(0xE004_0000, ids["tpiu"]),                      # the debugger configures it
+            Peripheral(0xE004_1000, 0x1000, ids["etm"], {0xFCC: 0x13}),
+            Peripheral(0xE000_2000, 0x1000, ids["fpb"]),
+            RomTable(ids=ids["rom"]),
         ]
         self.uc.mmio_map(PERIPHERAL_BASE, PERIPHERAL_SIZE, self._mmio_read, PERIPHERAL_BASE,
                          self._mmio_write, PERIPHERAL_BASE)
         self.uc.mmio_map(PPB_BASE, PPB_SIZE, self._mmio_read, PPB_BASE, self._mmio_write, PPB_BASE)
-        self.cycle_model = CYCLE_MODELS[core.cycle_model](
-            flash.start, flash.end, lambda: self.flash_interface.wait_states)
+        if core.cycle_model not in CYCLE_MODELS:
+            raise McuqualError(f"core {core.name}: no cycle model {core.cycle_model!r} "
+                               f"(known: {', '.join(CYCLE_MODELS)}).")
+        self.cycle_model = CYCLE_MODELS[core.cycle_model].for_board(
+            board, lambda: self.flash_interface.wait_states)
         self.uc.hook_add(UC_HOOK_MEM_INVALID, self._on_invalid)
         self.uc.hook_add(UC_HOOK_MEM_WRITE, self._on_flash_write, begin=flash.start,
                          end=flash.end - 1)
         # a store's fix-up lands once its block is done: flash is programmed by code in RAM
-        self.uc.hook_add(UC_HOOK_BLOCK, self._apply_fixups, begin=self.ram_start,
-                         end=self.ram_end - 1)
+        for start, end in self._ram_runs:
+            self.uc.hook_add(UC_HOOK_BLOCK, self._apply_fixups, begin=start, end=end - 1)
         self.uc.hook_add(UC_HOOK_INTR, self._on_exception)
         self._cycle_hooks: list[int] = []
         self._stop_hook: int | None = None
@@ -161,20 +167,34 @@ class VirtualBoard(HaltingDebug, ExceptionEntry):
         # decides what each store really does (program, or fault as on the part)
         self.uc.mem_map_ptr(flash.start, flash.size, UC_PROT_READ | UC_PROT_WRITE | UC_PROT_EXEC,
                             ctypes.addressof(flash_buffer))
-        # boot alias at 0: what a NULL read sees on the real part
-        self.uc.mem_map_ptr(0, flash.size, UC_PROT_READ | UC_PROT_EXEC,
-                            ctypes.addressof(flash_buffer))
+        if self.board.boot_alias:
+            # boot alias at 0: what a NULL read sees on the real part
+            self.uc.mem_map_ptr(0, flash.size, UC_PROT_READ | UC_PROT_EXEC,
+                                ctypes.addressof(flash_buffer))
+        # RAM regions that follow each other without a gap share one mapping (a run);
+        # scattered RAMs (TCM, AXI SRAM, D2/D3 SRAM on an STM32H7) get one each
         rams = sorted((r for r in self.board.memory if r.kind == "ram"), key=lambda r: r.start)
-        start, end = rams[0].start, rams[-1].end
-        ram_buffer = ctypes.create_string_buffer(end - start)
-        self._buffers.append(ram_buffer)
-        self.uc.mem_map_ptr(start, _page_round(end - start), UC_PROT_READ | UC_PROT_WRITE |
-                            UC_PROT_EXEC, ctypes.addressof(ram_buffer))
+        runs: list[list] = []
         for region in rams:
-            if region.alias:
-                self.uc.mem_map_ptr(region.alias, region.size, UC_PROT_READ | UC_PROT_WRITE | UC_PROT_EXEC,
-                                    ctypes.addressof(ram_buffer) + region.start - start)
-        self.ram_start, self.ram_end = start, end
+            if runs and runs[-1][-1].end == region.start:
+                runs[-1].append(region)
+            else:
+                runs.append([region])
+        rwx = UC_PROT_READ | UC_PROT_WRITE | UC_PROT_EXEC
+        self._ram_runs = []
+        for run in runs:
+            start, end = run[0].start, run[-1].end
+            buffer = ctypes.create_string_buffer(_page_round(end - start))
+            self._buffers.append(buffer)
+            self.uc.mem_map_ptr(start, _page_round(end - start), rwx, ctypes.addressof(buffer))
+            for region in run:
+                if region.alias:
+                    self.uc.mem_map_ptr(region.alias, region.size, rwx,
+                                        ctypes.addressof(buffer) + region.start - start)
+            self._ram_runs.append((start, end))
+        # the RAM the stack lives in, for fault diagnosis (a stack overflow runs off its start)
+        self.ram_start, window_bytes = self.board.ram_window()
+        self.ram_end = self.ram_start + window_bytes
 
     def _peripheral(self, address: int) -> Peripheral | None:
         for peripheral in self._peripherals:
@@ -230,7 +250,6 @@ class VirtualBoard(HaltingDebug, ExceptionEntry):
     def set_cycle_accounting(self, enabled: bool) -> None:
         """Per-block cycle costs (slow) or plain emulation (fast; DWT stands still)."""
         if enabled and not self._cycle_hooks:
-            flash = self._flash_region()
             model = self.cycle_model
             fetch = self.uc.mem_read
             def on_block(uc, address, size, data):
@@ -239,12 +258,12 @@ class VirtualBoard(HaltingDebug, ExceptionEntry):
                     uc.emu_stop()
                 else:
                     model.on_block(address, size, fetch)
-            self._cycle_hooks = [
-                self.uc.hook_add(UC_HOOK_BLOCK, on_block),
-                self.uc.hook_add(UC_HOOK_MEM_READ,
-                                 lambda uc, access, address, size, value, data:
-                                 model.on_flash_read(address), begin=flash.start, end=flash.end - 1),
-            ]
+            def on_read(uc, access, address, size, value, data):
+                model.on_data_read(address)
+            # data reads the model times (flash through a cache, e.g.), range by range
+            self._cycle_hooks = [self.uc.hook_add(UC_HOOK_BLOCK, on_block)] + [
+                self.uc.hook_add(UC_HOOK_MEM_READ, on_read, begin=start, end=end - 1)
+                for start, end in model.data_ranges]
         elif not enabled:
             for hook in self._cycle_hooks:
                 self.uc.hook_del(hook)
@@ -340,6 +359,7 @@ class VirtualBoard(HaltingDebug, ExceptionEntry):
     def _flash_changed(self, offset: int, size: int) -> None:
         start = self._flash_region().start + offset
         self.uc.ctl_remove_cache(start, start + size)     # no stale translated code
+        self.cycle_model.forget_code(start, start + size)  # nor stale block costs
 
     def _on_flash_write(self, uc, access, address, size, value, data) -> None:
         """Runs before the store lands: remember what the flash must hold afterwards."""

@@ -17,18 +17,35 @@ flash interface (RM0432, section 3.3: wait states and the ART accelerator):
 | IT                                      | 0 (folded into the next instruction)    |
 | VFP add/sub/mul/move                    | 1; VMLA/VFMA 3; VDIV/VSQRT 14; VLDR/VSTR 2; VPUSH/VPOP 1 + N |
 
+(LDM/STM with an explicit base register are charged one more than 1 + N: the model counts
+the base among the transfers. Kept: the baseline was measured with it; PUSH/POP are right.)
+
 Flash at 120 MHz needs 5 wait states. The ART accelerator's instruction cache
 (32 lines of 32 bytes) hides them on a hit; a miss costs the wait states. Data
 reads from flash (weights) go through its data cache (8 lines of 32 bytes) the
 same way. SRAM accesses have no wait states. The figure this produces is an
 emulation, labelled `emulated` wherever it is reported.
+
+This module also holds the registry of the cores' models (`CYCLE_MODELS`, keyed by a core
+description's `cycle_model`): the Cortex-M33 model is in `cycles_m33`, the Cortex-M7
+model in `cycles_m7`, what they share in `cycles_common`. Every model has the same face:
+`for_board(board, wait_states)`, `cycles`, `data_ranges` (the [start, end) ranges whose
+data reads the board reports), `on_block(address, size, fetch)`, `on_data_read(address)`,
+and the class attributes `UNCERTAINTY` (low, high) - the real core's cycles are expected
+within [emulated x (1 - low), emulated x (1 + high)] for this suite's int8 kernels - and
+`UNCERTAINTY_WHY`. `describe(model)` says in a paragraph what a model models.
 """
 from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Callable
 
 import capstone
+
+from mcuqual.target.virtual.cycles_common import forget_blocks
+from mcuqual.target.virtual.cycles_m33 import CortexM33Model
+from mcuqual.target.virtual.cycles_m7 import CortexM7Model
 
 MULTIPLIES = {"mul", "muls", "mla", "mls", "umull", "smull", "umlal", "smlal", "smmul", "smmla",
               "smmls", "smmulr", "smmlar", "smmlsr", "smlad", "smladx", "smlsd", "smlsdx",
@@ -93,6 +110,18 @@ def instruction_cycles(insn: capstone.CsInsn, after_memory_op: bool) -> tuple[in
 class CycleModel:
     """Costs blocks once, then accumulates cycles per executed block and flash access."""
 
+    CORE = "cortex-m4"
+    SUMMARY = ("Cortex-M4: TRM Table 3-1 per instruction (loads 2, or 1 when pipelined behind "
+               "another load or store; taken branches 1 + 2 refill; divides 7), the STM32L4+ "
+               "ART accelerator as 32 + 8 lines of 32 bytes in front of the flash wait states.")
+    UNCERTAINTY = (0.05, 0.08)
+    UNCERTAINTY_WHY = (
+        "Fixed where the TRM gives ranges (pipeline refill 2 of 1-3, divide 7 of 2-12); loads "
+        "pipelined behind stores, address-dependency stalls and literal loads' fetch "
+        "contention not charged; ART geometry approximate. Re-costing a recorded ds_cnn_lite "
+        "inference with the TRM's low and high ends gives -3 % / +4 %; the band leaves room "
+        "for the ART's prefetch and bus effects.")
+
     LINE_BYTES = 32
 
     def __init__(self, flash_start: int, flash_end: int, wait_states: callable) -> None:
@@ -145,10 +174,43 @@ class CycleModel:
         self.cycles += cost.cycles
         self._previous = cost
 
-    def on_flash_read(self, address: int) -> None:
+    @classmethod
+    def for_board(cls, board, wait_states: Callable[[], int]) -> "CycleModel":
+        """The model for `board`: its flash window, timed with the live wait states."""
+        flash_start, flash_bytes = board.flash_window()
+        return cls(flash_start, flash_start + flash_bytes, wait_states)
+
+    @property
+    def data_ranges(self) -> list[tuple[int, int]]:
+        """[start, end) ranges whose data reads the board reports (`on_data_read`)."""
+        return [(self.flash_start, self.flash_end)]
+
+    def on_data_read(self, address: int) -> None:
         if not self._touch(self._dcache, address // self.LINE_BYTES, 8):
             self.cycles += self.wait_states()
 
+    on_flash_read = on_data_read
+
+    def forget_code(self, start: int, end: int) -> None:
+        """Code in [start, end) changed (flash programmed): cost its blocks afresh."""
+        forget_blocks(self._blocks, start, end)
+
+
+CortexM4Model = CycleModel
 
 # Cycle models by the name a core description gives (firmware/cores/<core>.toml).
-CYCLE_MODELS = {"cortex-m4": CycleModel}
+CYCLE_MODELS: dict[str, type] = {"cortex-m4": CycleModel, "cortex-m33": CortexM33Model,
+                                 "cortex-m7": CortexM7Model}
+
+
+def describe(model: type) -> str:
+    """What a cycle model models and how far to trust it, in one paragraph (for the
+    README and reports): its summary, then its uncertainty band and why."""
+    low, high = model.UNCERTAINTY
+    return (f"{model.SUMMARY} Real cycles expected within -{100 * low:.0f} % / "
+            f"+{100 * high:.0f} % of the emulated count: {model.UNCERTAINTY_WHY}")
+
+
+def cycle_model_class(board) -> type:
+    """The cycle model class of `board`'s core (its UNCERTAINTY band, for reports)."""
+    return CYCLE_MODELS[board.core_description.cycle_model]

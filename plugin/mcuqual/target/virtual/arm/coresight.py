@@ -27,9 +27,16 @@ M4_IDS = {                      # component: (PIDR0, PIDR1, PIDR2, PIDR3, PIDR4,
 
 
 def coresight_ids(pidr0: int, pidr1: int, pidr2: int, pidr3: int, pidr4: int,
-                  component_class: int) -> dict[int, int]:
-    """The ID registers at 0xFD0..0xFFC of a 4 KB CoreSight component."""
+                  component_class: int, devarch: int | None = None,
+                  devtype: int | None = None) -> dict[int, int]:
+    """The ID registers at 0xFD0..0xFFC of a 4 KB CoreSight component, and for a class 0x9
+    (CoreSight) component, as an Armv8-M core's are, DEVARCH (0xFBC) and DEVTYPE (0xFCC),
+    which tell a debugger what it is (CoreSight Architecture Specification v3.0, B2)."""
     registers = {0xFD0: pidr4, 0xFE0: pidr0, 0xFE4: pidr1, 0xFE8: pidr2, 0xFEC: pidr3}
+    if devarch is not None:
+        registers[0xFBC] = devarch
+    if devtype is not None:
+        registers[0xFCC] = devtype
     for index, value in enumerate(CIDR_PREAMBLE):
         registers[0xFF0 + 4 * index] = component_class if value is None else value
     return registers

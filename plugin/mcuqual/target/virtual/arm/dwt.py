@@ -12,8 +12,9 @@ class Dwt(Peripheral):
     name = "DWT"
     CTRL, CYCCNT = 0x00, 0x04
 
-    def __init__(self, base: int, cycles: Callable[[], int]) -> None:
-        super().__init__(base, 0x1000, M4_IDS["dwt"])
+    def __init__(self, base: int, cycles: Callable[[], int],
+                 ids: tuple[int, ...] = M4_IDS["dwt"]) -> None:
+        super().__init__(base, 0x1000, ids)
         self.cycles = cycles
         self.regs[self.CTRL] = 0x40000000        # four comparators, as on the M4
         self._origin = 0

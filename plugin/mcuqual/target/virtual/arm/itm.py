@@ -47,8 +47,9 @@ class Itm(Peripheral):
     TCR_TSENA = 1 << 1
 
     def __init__(self, base: int, sink: Callable[[bytes], None], trace_enabled: Callable[[], bool],
-                 cycles: Callable[[], int] = lambda: 0) -> None:
-        super().__init__(base, 0x1000, M4_IDS["itm"])
+                 cycles: Callable[[], int] = lambda: 0,
+                 ids: tuple[int, ...] = M4_IDS["itm"]) -> None:
+        super().__init__(base, 0x1000, ids)
         self.sink = sink
         self.trace_enabled = trace_enabled
         self.cycles = cycles

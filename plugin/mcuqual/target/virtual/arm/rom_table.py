@@ -11,8 +11,8 @@ class RomTable(Peripheral):
     name = "ROM table"
     COMPONENTS = (0xE000_E000, 0xE000_1000, 0xE000_2000, 0xE000_0000, 0xE004_0000, 0xE004_1000)
 
-    def __init__(self, base: int = 0xE00F_F000) -> None:
-        super().__init__(base, 0x1000, M4_IDS["rom"])
+    def __init__(self, base: int = 0xE00F_F000, ids: tuple[int, ...] = M4_IDS["rom"]) -> None:
+        super().__init__(base, 0x1000, ids)
         for index, component in enumerate(self.COMPONENTS):
             self.regs[4 * index] = ((component - base) & 0xFFFFF000) | 0x3
         self.regs[4 * len(self.COMPONENTS)] = 0               # end of table

@@ -33,9 +33,12 @@ class SystemControlSpace(Peripheral):
                     0xD70: 0x01310132, 0xD90: 0x00000800, 0xF40: 0x10110021,
                     0xF44: 0x11000011, 0xF48: 0x00000000}
 
-    def __init__(self, base: int, core: DebugCore) -> None:
-        self.RESET_VALUES = self.M4F_FEATURES
-        super().__init__(base, 0x1000, M4_IDS["scs"])
+    def __init__(self, base: int, core: DebugCore, ids: tuple[int, ...] = M4_IDS["scs"],
+                 features: dict[int, int] | None = None) -> None:
+        # identification of another core (CPUID, ID_PFR.., MVFR.., cache IDs) overrides the M4F's
+        self.features = {**self.M4F_FEATURES, **(features or {})}
+        self.RESET_VALUES = self.features
+        super().__init__(base, 0x1000, ids)
         self.core = core
         self.dfsr = 0
 
@@ -47,7 +50,7 @@ class SystemControlSpace(Peripheral):
         return super().read(offset, size)
 
     def write(self, offset: int, size: int, value: int) -> None:
-        if offset in self.M4F_FEATURES:
+        if offset in self.features:
             return                                       # read-only identification
         if offset == self.AIRCR and (value >> 16) == 0x05FA and value & (1 << 2):
             self.core.reset_request()

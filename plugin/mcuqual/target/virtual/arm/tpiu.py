@@ -11,5 +11,5 @@ class Tpiu(Peripheral):
     name = "TPIU"
     DEVID, DEVTYPE = 0xFC8, 0xFCC
 
-    def __init__(self, base: int) -> None:
-        super().__init__(base, 0x1000, M4_IDS["tpiu"], {self.DEVID: 0xCA1, self.DEVTYPE: 0x11})
+    def __init__(self, base: int, ids: tuple[int, ...] = M4_IDS["tpiu"]) -> None:
+        super().__init__(base, 0x1000, ids, {self.DEVID: 0xCA1, self.DEVTYPE: 0x11})
