@@ -109,6 +109,12 @@ def test_suite_reports_every_figure_with_its_evidence(run_suite, pytester, tiny_
         label["name"] == "feature" and label["value"].startswith("REQ-LATENCY")
         for label in r["labels"]))
     attachments = {a["name"]: a for a in latency_result["attachments"]}
+    # the fixture's internal tuple is hidden; the pipeline's steps carry their real durations
+    parameters = {p["name"]: p for p in latency_result["parameters"]}
+    assert parameters["qualification_case"]["mode"] == "hidden"
+    assert "mode" not in parameters["board"] or parameters["board"]["mode"] != "hidden"
+    target_step = next(s for s in latency_result["steps"] if s["name"].startswith("target"))
+    assert target_step["stop"] - target_step["start"] > 100          # ms: it ran the target
     assert attachments["latency per layer"]["type"] == "image/png"
     swo = (allure / attachments["SWO log"]["source"]).read_text()
     assert swo.startswith("BOOT model=tiny") and "LAYER 0 0:CONV_2D cycles=" in swo
@@ -145,6 +151,7 @@ def test_suite_reports_every_figure_with_its_evidence(run_suite, pytester, tiny_
              if node.get("type") == "category"}
     assert names["Requirement not met"]["statistic"]["failed"] >= 1
     assert "Product errors" not in names
+    assert "Requirement not met" in view(index.parent, route="categories")
     # the tree is board > requirement > model; the latency test's own page has its title
     # (with the cycle model's band) and the per-layer table among its attachments
     latency_id = next(r["id"] for r in map(json.loads, (p.read_text() for p in

@@ -260,9 +260,10 @@ def _generate_regression_tests(metafunc: pytest.Metafunc, session: "Qualificatio
 @pytest.fixture
 def regression_case(request: pytest.FixtureRequest) -> "RegressionCase":
     """A (board, model) with baseline figures for this kind of probe."""
-    from mcuqual.plugin.cases import RegressionCase
+    from mcuqual.plugin.cases import RegressionCase, hide_case_parameter
 
     board, model = request.param
+    hide_case_parameter(REGRESSION_FIXTURE, request.param)
     return RegressionCase(request.config.stash[SESSION_KEY], board, model)
 
 
@@ -276,7 +277,7 @@ def qualification_case(request: pytest.FixtureRequest) -> "QualificationCase":
     case = QualificationCase(session, board, model, requirement)
     request.node.stash[_CASE_KEY] = case
     label_allure_result(case)
-    hide_case_parameter(CASE_FIXTURE)
+    hide_case_parameter(CASE_FIXTURE, request.param)
     return case
 
 

@@ -143,12 +143,13 @@ def _give_steps_their_durations(steps) -> None:
         stop_ms = allure_step.start
 
 
-def hide_case_parameter(name: str) -> None:
-    """Drop the fixture's own parameter (an internal tuple) from the report: the board,
-    model, probe and threshold parameters say the same in words."""
-    result = _allure_test_result()
-    if result is not None:
-        result.parameters = [p for p in result.parameters if p.name != name]
+def hide_case_parameter(name: str, value: object) -> None:
+    """Hide the fixture's own parameter (an internal tuple) in the report: the board, model,
+    probe and threshold parameters say the same in words. Declared before allure-pytest
+    adds it after setup, with the value it would give, so the history id does not change."""
+    allure = _allure()
+    if allure is not None:
+        allure.dynamic.parameter(name, value, mode=allure.parameter_mode.HIDDEN)
 
 
 @dataclass
@@ -196,4 +197,3 @@ def _label_regression(board, model: str, entry: dict, cycles: int, top1: float,
     allure.dynamic.parameter("cycles now", f"{cycles:,}")
     allure.dynamic.parameter("baseline top-1", f"{100 * entry['top1']:.2f} %")
     allure.dynamic.parameter("top-1 now", f"{100 * top1:.2f} %")
-    hide_case_parameter("regression_case")

@@ -80,7 +80,7 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 def view(report_dir: Path, screenshot: Path | None = None, width: int = 1400,
-         height: int = 1000, route: str = "", page: str = "index.html") -> str:
+         height: int = 1500, route: str = "", page: str = "index.html") -> str:
     """Serve the report on localhost, load it in headless Chromium; return the rendered DOM.
     `route` opens one of the report's views ("categories", a test result's id)."""
     handler = functools.partial(_QuietHandler, directory=str(report_dir))
