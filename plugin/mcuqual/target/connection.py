@@ -156,6 +156,14 @@ class BoardConnection:
         self._guarded("flashing", lambda: FileProgrammer(self.session).program(str(elf),
                                                                                  file_format="elf"))
         if not self.flash_holds(elf):
+            # Smart flashing skips sectors whose content is unchanged; a flash algorithm that
+            # erases more than the sector it is asked for (pyOCD's built-in STM32H743 one
+            # erases the next sector too) wipes such a skipped sector. Program every sector.
+            log.warning("%s: flash read-back differs after smart flashing; programming every "
+                        "sector of %s", self.probe.description, elf.name)
+            self._guarded("flashing", lambda: FileProgrammer(self.session, smart_flash=False)
+                          .program(str(elf), file_format="elf"))
+        if not self.flash_holds(elf):
             raise McuqualError(f"flash verification failed on {self.probe.description}: the "
                                f"flash does not hold {elf.name} after programming.")
         return FlashReport(True, time.monotonic() - started)
