@@ -104,7 +104,7 @@ def _allure_verdict(case: QualificationCase) -> None:
         allure.dynamic.title(f"{req.id} · {case.model.name} on {case.board.name}: "
                              f"{verdict.status.value}")
     takes = what_it_takes(verdict, case.session, case.model.name, case.board.name,
-                          case.board.clock_hz, other_boards=False)
+                          other_boards=False)
     if takes:
         allure.dynamic.description(f"{req.title}. Requirement: {req.describe_threshold()}. "
                                    f"Source: {req.source}.\n\nWhat would it take: {takes}.")

@@ -139,8 +139,7 @@ def which_board(session: QualificationRun) -> list[Choice]:
     return choices
 
 
-def _boards_and_models(session: QualificationRun) -> tuple[list[str], list[str]]:
-    found = cells(session)
+def _boards_and_models(found: dict[tuple[str, str], Cell]) -> tuple[list[str], list[str]]:
     models = list(dict.fromkeys(model for model, _ in found))
     boards = list(dict.fromkeys(board for _, board in found))
     return models, boards
@@ -160,7 +159,7 @@ def matrix_markdown(session: QualificationRun) -> list[str]:
     found = cells(session)
     if not found:
         return []
-    models, boards = _boards_and_models(session)
+    models, boards = _boards_and_models(found)
     lines = ["## Models x boards", "",
              "| model | " + " | ".join(boards) + " |", "|---|" + "---|" * len(boards)]
     for model in models:
@@ -178,7 +177,7 @@ def matrix_html(session: QualificationRun) -> str:
     found = cells(session)
     if not found:
         return ""
-    models, boards = _boards_and_models(session)
+    models, boards = _boards_and_models(found)
     colour = {True: "#d8f0dc", False: "#f8d4d0"}
     head = "".join(f"<th>{html.escape(b)}</th>" for b in boards)
     rows = []
@@ -221,35 +220,27 @@ def headline(session: QualificationRun) -> str:
 
 
 def what_it_takes(verdict: Verdict, session: QualificationRun, model: str, board: str,
-                  clock_hz: int, other_boards: bool = True) -> str:
+                  other_boards: bool = True) -> str:
     """For a requirement not met: what would make it pass, from the measured figures.
-    Latency and energy: the speed-up needed and the MAC budget at the efficiency measured on
-    this board, and the boards of the run on which the requirement holds; top-1: the gap in
-    points; bytes: how many are over. Empty for any other verdict. `other_boards=False`
-    while the run is still going (the other boards' verdicts may not exist yet)."""
+    Latency and energy: the gap, the MAC budget at the efficiency measured on this board
+    (the model's MACs over the speed-up needed: both figures scale with the cycles), and the
+    boards of the run on which the requirement holds; top-1: the gap in points; bytes: how
+    many are over. Empty for any other verdict. `other_boards=False` while the run is still
+    going (the other boards' verdicts may not exist yet)."""
     m, req = verdict.measurement, verdict.requirement
     if verdict.status is not Status.NOT_MET or m is None:
         return ""
     parts = [gap(verdict)]
     if req.metric in ("latency_ms", "energy_mj") and m.value > 0:
         speedup = m.value / req.threshold_canonical          # gap() says it: "2.30x over"
-        macs_per_cycle = m.details.get("macs_per_cycle")
-        if macs_per_cycle is None and req.metric == "energy_mj":
-            own = cells(session).get((model, board))
-            latency = own.figure("latency_ms") if own is not None else None
-            macs_per_cycle = latency.details.get("macs_per_cycle") if latency else None
-        if macs_per_cycle:
-            budget_cycles = (req.threshold_canonical / 1000.0 * clock_hz if req.metric ==
-                             "latency_ms" else None)
-            if budget_cycles is None:          # energy: the cycles the energy budget buys
-                seconds = m.details.get("inference_seconds") or m.details.get("window_seconds")
-                seconds = seconds[0] if isinstance(seconds, list) else seconds
-                if seconds:
-                    budget_cycles = clock_hz * seconds / speedup
-            if budget_cycles:
-                parts.append(f"a MAC budget of about {budget_cycles * macs_per_cycle / 1e6:.2f} M "
-                             f"MACs at the {macs_per_cycle:.2f} MAC/cycle measured here "
-                             f"({m.evidence.label})")
+        own = cells(session).get((model, board))
+        latency = m if req.metric == "latency_ms" else (
+            own.figure("latency_ms") if own is not None else None)
+        details = latency.details if latency is not None else {}
+        if details.get("macs") and details.get("macs_per_cycle"):
+            parts.append(f"a MAC budget of about {details['macs'] / speedup / 1e6:.2f} M MACs at "
+                         f"the {details['macs_per_cycle']:.2f} MAC/cycle measured here "
+                         f"({m.evidence.label})")
         if not other_boards:
             return "; ".join(parts)
         elsewhere = [c.board for (mm, bb), c in cells(session).items()
@@ -265,7 +256,7 @@ def what_it_takes_markdown(session: QualificationRun) -> list[str]:
     lines = []
     for record in session.records:
         d, v = record.deployment, record.verdict
-        text = what_it_takes(v, session, d.model.name, d.board.name, d.board.clock_hz)
+        text = what_it_takes(v, session, d.model.name, d.board.name)
         if text:
             lines.append(f"- {v.requirement.id} {d.model.name} on {d.board.name}: {text}")
     return ["## What would it take", "", *lines] if lines else []

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from pathlib import Path
 
-from mcuqual.report.boards import headline, matrix_html, matrix_markdown, what_it_takes_markdown
+from mcuqual.report.boards import (headline, matrix_html, matrix_markdown, what_it_takes_markdown,
+                                   which_board)
 from mcuqual.report.results import all_requirements, outcome_lines
 from mcuqual.qualify.metrics import METRICS
 from mcuqual.qualify.run import QualificationRun
@@ -81,8 +82,6 @@ def markdown(session: QualificationRun) -> str:
 def brief_markdown(session: QualificationRun) -> str:
     """What the report's summary entry says without a wide table (a reviewer's window is
     narrow): the answer, which board, what it would take; the tables are its attachments."""
-    from mcuqual.report.boards import which_board
-
     lines = [f"**{headline(session)}**", "", "### Which board?", "",
              *(f"- {choice.sentence()}" for choice in which_board(session)), "",
              *what_it_takes_markdown(session), "",
