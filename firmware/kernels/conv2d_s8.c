@@ -12,9 +12,16 @@
  *
  * Layout of the widened pair (pixels a and b), in 16-bit lanes: each group of
  * four entries takes eight lanes, a(x0, x2) a(x1, x3) b(x0, x2) b(x1, x3), the
- * order SXTB16 and SXTB16 ROR #8 give the weights in, so the weights are used as
- * the .tflite holds them and one pointer walks both pixels. The n % 4 tail
- * follows: a's entries in lanes 0..3 of one more group, b's in lanes 4..7.
+ * order SXTB16 and SXTB16 ROR #8 give the weights in. The n % 4 tail follows: a's
+ * entries in lanes 0..3 of one more group, b's in lanes 4..7.
+ *
+ * Weights come as the code generator lays them out (codegen/emit.py,
+ * pair_channels): output channels in pairs, the two rows interleaved in groups of
+ * four entries (c0 k0..3, c1 k0..3, c0 k4..7, ...), then c0's and c1's n % 4 tail;
+ * an odd last channel as in the .tflite. One pointer then walks both channels and
+ * one pass of the inner loop reads six consecutive words (four of the pair, two
+ * of weights), which the Cortex-M4 pipelines at one cycle each after the first
+ * (TRM section 3.3.3), then four SXTB16 and eight SMLADs: 19 cycles per 16 MACs.
  *
  * scratch, 4-byte aligned, K = k_h*k_w*in_c: 16 bytes per started group of four
  * entries (the widened pair), plus K rounded up to 4 bytes for gathering bytes
@@ -109,6 +116,16 @@ static void gather_bytes(const mq_conv_params_t *p, const int8_t *input, int iy0
     }
 }
 
+/* Entries [first, first + n) of pixel `slot`'s column as zero lanes (n a multiple of 4). */
+static void zero_lanes(int16_t *pair, int first, int n, int slot)
+{
+    int16_t *out = slot_lanes(pair, first, slot);
+    for (int i = 0; i < n; i += 4, out += LANES_PER_GROUP) {
+        mq_store32(out, 0u);
+        mq_store32(out + 2, 0u);
+    }
+}
+
 /*
  * Pixel `pixel`'s column into the pair buffer as `slot`. With in_c a multiple of
  * 4 every tap starts a group of four, so taps are widened straight from the
@@ -131,6 +148,24 @@ static void fill_column(const mq_conv_params_t *p, const int8_t *input, int pixe
         widen(gathered, 0, column_length(p), offset, slot, pair);
         return;
     }
+    const int row_entries = p->k_w * in_c;
+    if (p->dil_w == 1) {
+        /* the taps of a filter row inside the input are one run of the input row */
+        int kx0, kx1;
+        mq_window(ix0, p->k_w, p->in_w, &kx0, &kx1);
+        for (int ky = 0, first = 0; ky < p->k_h; ++ky, first += row_entries) {
+            const int iy = iy0 + ky * p->dil_h;
+            if (iy < 0 || iy >= p->in_h || kx0 >= kx1) {
+                zero_lanes(pair, first, row_entries, slot);
+                continue;
+            }
+            zero_lanes(pair, first, kx0 * in_c, slot);
+            widen(input + ((int32_t)iy * p->in_w + ix0 + kx0) * in_c, first + kx0 * in_c,
+                  (kx1 - kx0) * in_c, offset, slot, pair);
+            zero_lanes(pair, first + kx1 * in_c, (p->k_w - kx1) * in_c, slot);
+        }
+        return;
+    }
     int first = 0;
     for (int ky = 0; ky < p->k_h; ++ky) {
         const int iy = iy0 + ky * p->dil_h;
@@ -139,44 +174,106 @@ static void fill_column(const mq_conv_params_t *p, const int8_t *input, int pixe
             if (iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w) {
                 widen(input + ((int32_t)iy * p->in_w + ix) * in_c, first, in_c, offset, slot, pair);
             } else {
-                int16_t *out = slot_lanes(pair, first, slot);
-                for (int i = 0; i < in_c; i += 4, out += LANES_PER_GROUP) {
-                    mq_store32(out, 0u);
-                    mq_store32(out + 2, 0u);
-                }
+                zero_lanes(pair, first, in_c, slot);
             }
         }
     }
 }
 
-/* sums = {a.w0, a.w1, b.w0, b.w1} over the n entries of the pair buffer. */
-static void dot_2x2(const int16_t *pair, const int8_t *w_0, const int8_t *w_1, int n,
-                    int32_t sums[4])
+/* Four column entries of both pixels times a channel pair's paired weights. */
+#define MQ_CONV_GROUP(pair, w, a0, a1, b0, b1)                                     \
+    do {                                                                           \
+        const uint32_t a_even = mq_load32(pair), a_odd = mq_load32((pair) + 2);     \
+        const uint32_t b_even = mq_load32((pair) + 4), b_odd = mq_load32((pair) + 6); \
+        const uint32_t w4_0 = mq_load32(w), w4_1 = mq_load32((w) + 4);              \
+        uint32_t w_half = mq_sxtb16(w4_0);                                         \
+        a0 = mq_smlad(a_even, w_half, a0);                                         \
+        b0 = mq_smlad(b_even, w_half, b0);                                         \
+        w_half = mq_sxtb16_ror8(w4_0);                                             \
+        a0 = mq_smlad(a_odd, w_half, a0);                                          \
+        b0 = mq_smlad(b_odd, w_half, b0);                                          \
+        w_half = mq_sxtb16(w4_1);                                                  \
+        a1 = mq_smlad(a_even, w_half, a1);                                         \
+        b1 = mq_smlad(b_even, w_half, b1);                                         \
+        w_half = mq_sxtb16_ror8(w4_1);                                             \
+        a1 = mq_smlad(a_odd, w_half, a1);                                          \
+        b1 = mq_smlad(b_odd, w_half, b1);                                          \
+    } while (0)
+
+/*
+ * sums = {a.w0, a.w1, b.w0, b.w1} over the n entries of the pair buffer, w a channel
+ * pair's paired weights (2n bytes). Two groups per pass halve the loop's overhead.
+ */
+static __attribute__((noinline)) void dot_2x2(const int16_t *pair, const int8_t *w, int n, int32_t sums[4])
 {
     int32_t a0 = 0, a1 = 0, b0 = 0, b1 = 0;
-    const int8_t *const w_end = w_0 + (n & ~3);
-    for (; w_0 < w_end; w_0 += 4, w_1 += 4, pair += LANES_PER_GROUP) {
-        const uint32_t w4_0 = mq_load32(w_0), w4_1 = mq_load32(w_1);
-        const uint32_t w_0_even = mq_sxtb16(w4_0), w_0_odd = mq_sxtb16_ror8(w4_0);
-        const uint32_t w_1_even = mq_sxtb16(w4_1), w_1_odd = mq_sxtb16_ror8(w4_1);
-        uint32_t x = mq_load32(pair);                 /* a(x0, x2) */
-        a0 = mq_smlad(x, w_0_even, a0);
-        a1 = mq_smlad(x, w_1_even, a1);
-        x = mq_load32(pair + 2);                      /* a(x1, x3) */
-        a0 = mq_smlad(x, w_0_odd, a0);
-        a1 = mq_smlad(x, w_1_odd, a1);
-        x = mq_load32(pair + 4);                      /* b(x0, x2) */
-        b0 = mq_smlad(x, w_0_even, b0);
-        b1 = mq_smlad(x, w_1_even, b1);
-        x = mq_load32(pair + 6);                      /* b(x1, x3) */
-        b0 = mq_smlad(x, w_0_odd, b0);
-        b1 = mq_smlad(x, w_1_odd, b1);
+    const int groups = n >> 2;
+#if MQ_DSP
+    if (groups >= 2) {
+        /*
+         * The hand-scheduled loop (GCC interleaves the loads with the multiplies and
+         * spills an accumulator, ~30 % slower): per group five loads back to back (the
+         * pair's four words and channel 0's weights; pipelined, 6 cycles), channel 1's
+         * weights (2), four SXTB16 and eight SMLADs; per two groups a compare and the
+         * taken branch (1 + 3): 44 cycles per 32 MACs by TRM Table 3-1. Pre-indexed
+         * writeback walks both pointers, so no separate increments.
+         */
+        const int16_t *pp = pair - LANES_PER_GROUP;
+        const int8_t *wp = w - 8;
+        const int8_t *const last = wp + 16 * (groups >> 1);
+        uint32_t a_even, a_odd, b_even, b_odd, w4, half;
+        __asm__ volatile(
+            "1:\n\t"
+#define MQ_CONV_GROUP_ASM                                                                  \
+            "ldr %[ae], [%[pp], #16]!\n\t"                                               \
+            "ldr %[ao], [%[pp], #4]\n\t"                                                 \
+            "ldr %[be], [%[pp], #8]\n\t"                                                 \
+            "ldr %[bo], [%[pp], #12]\n\t"                                                \
+            "ldr %[w4], [%[wp], #8]!\n\t"                                                \
+            "sxtb16 %[half], %[w4]\n\t"                                                  \
+            "smlad %[a0], %[ae], %[half], %[a0]\n\t"                                     \
+            "smlad %[b0], %[be], %[half], %[b0]\n\t"                                     \
+            "sxtb16 %[w4], %[w4], ror #8\n\t"                                            \
+            "smlad %[a0], %[ao], %[w4], %[a0]\n\t"                                       \
+            "smlad %[b0], %[bo], %[w4], %[b0]\n\t"                                       \
+            "ldr %[w4], [%[wp], #4]\n\t"                                                 \
+            "sxtb16 %[half], %[w4]\n\t"                                                  \
+            "smlad %[a1], %[ae], %[half], %[a1]\n\t"                                     \
+            "smlad %[b1], %[be], %[half], %[b1]\n\t"                                     \
+            "sxtb16 %[w4], %[w4], ror #8\n\t"                                            \
+            "smlad %[a1], %[ao], %[w4], %[a1]\n\t"                                       \
+            "smlad %[b1], %[bo], %[w4], %[b1]\n\t"
+            MQ_CONV_GROUP_ASM
+            MQ_CONV_GROUP_ASM
+#undef MQ_CONV_GROUP_ASM
+            "cmp %[wp], %[last]\n\t"
+            "bne 1b\n\t"
+            : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [pp] "+r"(pp),
+              [wp] "+r"(wp), [ae] "=&r"(a_even), [ao] "=&r"(a_odd), [be] "=&r"(b_even),
+              [bo] "=&r"(b_odd), [w4] "=&r"(w4), [half] "=&r"(half)
+            : [last] "r"(last)
+            : "cc", "memory");
+        pair = pp + LANES_PER_GROUP;
+        w = wp + 8;
     }
-    for (int t = 0; t < (n & 3); ++t) {
-        a0 += (int32_t)pair[t] * w_0[t];
-        a1 += (int32_t)pair[t] * w_1[t];
-        b0 += (int32_t)pair[4 + t] * w_0[t];
-        b1 += (int32_t)pair[4 + t] * w_1[t];
+#else
+    const int8_t *const w_pairs_end = w + 16 * (groups >> 1);
+    for (; w < w_pairs_end; w += 16, pair += 2 * LANES_PER_GROUP) {
+        MQ_CONV_GROUP(pair, w, a0, a1, b0, b1);
+        MQ_CONV_GROUP(pair + LANES_PER_GROUP, w + 8, a0, a1, b0, b1);
+    }
+#endif
+    if (groups & 1) {
+        MQ_CONV_GROUP(pair, w, a0, a1, b0, b1);
+        w += 8;
+        pair += LANES_PER_GROUP;
+    }
+    const int tail = n & 3;
+    for (int t = 0; t < tail; ++t) {
+        a0 += (int32_t)pair[t] * w[t];
+        a1 += (int32_t)pair[t] * w[tail + t];
+        b0 += (int32_t)pair[4 + t] * w[t];
+        b1 += (int32_t)pair[4 + t] * w[tail + t];
     }
     sums[0] = a0;
     sums[1] = a1;
@@ -184,19 +281,65 @@ static void dot_2x2(const int16_t *pair, const int8_t *w_0, const int8_t *w_1, i
     sums[3] = b1;
 }
 
-/* Pixel `slot`'s column . filter w (odd leftovers: one pixel or one channel). */
-static int32_t dot_1x1(const int16_t *pair, int slot, const int8_t *w, int n)
+/*
+ * The four sums of dot_2x2 to output bytes: each channel's parameters are read once
+ * for both pixels. Kept out of line (like dot_2x2), so the pixel loop keeps its
+ * pointers in registers instead of spilling them around the requantization.
+ */
+static __attribute__((noinline)) void requant_2x2(const mq_requant_t *q, const int32_t sums[4],
+                                                   int oc, int8_t *out_a, int8_t *out_b)
+{
+    int32_t a0 = sums[0], a1 = sums[1], b0 = sums[2], b1 = sums[3];
+    if (q->bias) {
+        const int32_t bias0 = q->bias[oc], bias1 = q->bias[oc + 1];
+        a0 += bias0;
+        b0 += bias0;
+        a1 += bias1;
+        b1 += bias1;
+    }
+    const int32_t m0 = q->multiplier[oc], m1 = q->multiplier[oc + 1];
+    const int s0 = q->shift[oc], s1 = q->shift[oc + 1];
+    if (q->fast) {
+        a0 = mq_multiply_small_right(a0, m0, s0);
+        b0 = mq_multiply_small_right(b0, m0, s0);
+        a1 = mq_multiply_small_right(a1, m1, s1);
+        b1 = mq_multiply_small_right(b1, m1, s1);
+    } else {
+        a0 = mq_multiply_by_quantized_multiplier(a0, m0, s0);
+        b0 = mq_multiply_by_quantized_multiplier(b0, m0, s0);
+        a1 = mq_multiply_by_quantized_multiplier(a1, m1, s1);
+        b1 = mq_multiply_by_quantized_multiplier(b1, m1, s1);
+    }
+    const int32_t offset = q->output_offset, lo = q->act_min, hi = q->act_max;
+    out_a[oc] = (int8_t)mq_clamp(a0 + offset, lo, hi);
+    out_a[oc + 1] = (int8_t)mq_clamp(a1 + offset, lo, hi);
+    out_b[oc] = (int8_t)mq_clamp(b0 + offset, lo, hi);
+    out_b[oc + 1] = (int8_t)mq_clamp(b1 + offset, lo, hi);
+}
+
+/* Where one channel of a pair starts reading its tail: past both channels' groups. */
+static const int8_t *paired_tail(const int8_t *w_pair, int n, int second)
+{
+    return w_pair + 2 * (n & ~3) + second * (n & 3);
+}
+
+/*
+ * Pixel `slot`'s column . one channel's weights, the odd leftover cases: one pixel
+ * (the last of an odd count) with a paired channel (`step` 8, the tail at `tail`), or
+ * an unpaired last channel (`step` 4, its tail right after its groups).
+ */
+static int32_t dot_1x1(const int16_t *pair, int slot, const int8_t *w, int step,
+                       const int8_t *tail, int n)
 {
     int32_t acc = 0;
-    const int8_t *const w_end = w + (n & ~3);
     pair += slot * 4;                                 /* slot_lanes(pair, 0, slot) */
-    for (; w < w_end; w += 4, pair += LANES_PER_GROUP) {
+    for (int g = 0; g < (n >> 2); ++g, w += step, pair += LANES_PER_GROUP) {
         const uint32_t w4 = mq_load32(w);
         acc = mq_smlad(mq_load32(pair), mq_sxtb16(w4), acc);
         acc = mq_smlad(mq_load32(pair + 2), mq_sxtb16_ror8(w4), acc);
     }
     for (int t = 0; t < (n & 3); ++t) {
-        acc += (int32_t)pair[t] * w[t];
+        acc += (int32_t)pair[t] * tail[t];
     }
     return acc;
 }
@@ -205,7 +348,8 @@ void mq_conv2d_s8(const mq_conv_params_t *p, const int8_t *input, const int8_t *
                   const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
                   int8_t *output, int8_t *scratch)
 {
-    const mq_requant_t q = {bias, multiplier, shift, p->output_offset, p->act_min, p->act_max};
+    const mq_requant_t q = {bias, multiplier, shift, p->output_offset, p->act_min, p->act_max,
+                            p->requant_fast};
     const int n = column_length(p);
     const int out_c = p->out_c;
     const int pixels = p->out_h * p->out_w;
@@ -219,21 +363,25 @@ void mq_conv2d_s8(const mq_conv_params_t *p, const int8_t *input, const int8_t *
         }
         int8_t *out_a = output + (int32_t)pixel * out_c;
         int8_t *out_b = out_a + out_c;
+        const int8_t *w = filter;
         int oc = 0;
-        for (; both && oc + 2 <= out_c; oc += 2) {
-            int32_t sums[4];
-            const int8_t *w_0 = filter + (int32_t)oc * n;
-            dot_2x2(pair, w_0, w_0 + n, n, sums);
-            out_a[oc] = mq_requant_channel(&q, sums[0], oc);
-            out_a[oc + 1] = mq_requant_channel(&q, sums[1], oc + 1);
-            out_b[oc] = mq_requant_channel(&q, sums[2], oc);
-            out_b[oc + 1] = mq_requant_channel(&q, sums[3], oc + 1);
-        }
-        for (; oc < out_c; ++oc) {
-            const int8_t *w = filter + (int32_t)oc * n;
-            out_a[oc] = mq_requant_channel(&q, dot_1x1(pair, 0, w, n), oc);
+        for (; oc + 2 <= out_c; oc += 2, w += 2 * n) {
             if (both) {
-                out_b[oc] = mq_requant_channel(&q, dot_1x1(pair, 1, w, n), oc);
+                int32_t sums[4];
+                dot_2x2(pair, w, n, sums);
+                requant_2x2(&q, sums, oc, out_a, out_b);
+            } else {
+                out_a[oc] = mq_requant_channel(
+                    &q, dot_1x1(pair, 0, w, 8, paired_tail(w, n, 0), n), oc);
+                out_a[oc + 1] = mq_requant_channel(
+                    &q, dot_1x1(pair, 0, w + 4, 8, paired_tail(w, n, 1), n), oc + 1);
+            }
+        }
+        if (oc < out_c) {                             /* an unpaired last channel */
+            const int8_t *tail = w + (n & ~3);
+            out_a[oc] = mq_requant_channel(&q, dot_1x1(pair, 0, w, 4, tail, n), oc);
+            if (both) {
+                out_b[oc] = mq_requant_channel(&q, dot_1x1(pair, 1, w, 4, tail, n), oc);
             }
         }
     }

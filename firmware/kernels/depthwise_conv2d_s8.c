@@ -1,11 +1,18 @@
 /*
  * DEPTHWISE_CONV_2D, int8, per-channel weights; output channel = in channel * M + m.
  *
- * With a depth multiplier of 1 (the separable blocks), four channels at a time
- * stay in registers across the taps of the window inside the input: one word of
- * inputs and one of weights per tap, widened to 16-bit lanes and multiplied lane
- * by lane (SMLABB/SMLATT), so padded taps are skipped as the reference skips
- * them. Other multipliers keep per-pixel accumulators on the stack and walk the
+ * With a depth multiplier of 1 (the separable blocks), no dilation and a channel
+ * count that is a multiple of 4 (every zoo model), the layer first prepares its
+ * scratch (mq_depthwise_scratch_bytes): every tap's weights widened once to 16-bit
+ * lanes (channels c, c+2 and c+1, c+3: what SXTB16 and SXTB16 ROR #8 give the
+ * inputs in), each channel's bias plus input_offset * (sum of its weights), and a
+ * row of zero-point bytes. The sum over a window is then sum(w * x) plus that folded
+ * term, and a tap outside the input reads the zero-point row: x = -input_offset,
+ * which adds w * x + w * input_offset = 0, exactly as the reference skips it. Per tap
+ * and four channels: a word of inputs, two SXTB16, two words of widened weights and
+ * four 16x16 multiply-accumulates (SMLABB/SMLATT).
+ *
+ * Other multipliers keep per-pixel accumulators on the stack and walk the
  * channel-contiguous runs in order; dilated or very wide layers take the
  * straightforward per-channel path.
  */
@@ -99,12 +106,95 @@ static void depthwise_per_channel(const mq_conv_params_t *p, const int8_t *input
     }
 }
 
+uint32_t mq_depthwise_scratch_bytes(uint32_t channels, uint32_t taps, int prepared)
+{
+    /* widened weights (2 bytes per tap and channel), folded biases, zero-point row */
+    return prepared ? 2u * taps * channels + 4u * channels + ((channels + 3u) & ~3u) : 0u;
+}
+
+int mq_depthwise_prepared(const mq_conv_params_t *p)
+{
+    return p->depth_multiplier == 1 && p->dil_h == 1 && p->dil_w == 1 && (p->in_c & 3) == 0 &&
+           p->k_h * p->k_w <= MQ_DEPTHWISE_MAX_TAPS;
+}
+
+/* The prepared path: see the file's comment. scratch is 4-byte aligned. */
+static void depthwise_prepared(const mq_conv_params_t *p, const int8_t *input,
+                               const int8_t *filter, const int32_t *bias,
+                               const mq_requant_t *q_in, int8_t *output, int8_t *scratch)
+{
+    const int channels = p->in_c, taps = p->k_h * p->k_w;
+    uint32_t *lanes = (uint32_t *)(void *)scratch;               /* [group][tap][even, odd] */
+    int32_t *folded = (int32_t *)(void *)(scratch + 2 * taps * channels);
+    int8_t *zero_row = scratch + 2 * taps * channels + 4 * channels;
+    const int32_t input_offset = p->input_offset;
+    for (int c = 0; c < channels; c += 4) {
+        uint32_t *group = lanes + (c / 4) * 2 * taps;
+        int32_t sum[4] = {0, 0, 0, 0};
+        for (int t = 0; t < taps; ++t) {
+            const int8_t *w = filter + t * channels + c;
+            const uint32_t w4 = mq_load32(w);
+            group[2 * t] = mq_sxtb16(w4);
+            group[2 * t + 1] = mq_sxtb16_ror8(w4);
+            for (int i = 0; i < 4; ++i) {
+                sum[i] += w[i];
+            }
+        }
+        for (int i = 0; i < 4; ++i) {
+            folded[c + i] = (bias ? bias[c + i] : 0) + input_offset * sum[i];
+        }
+    }
+    memset(zero_row, (int8_t)(-input_offset), (size_t)channels);
+    mq_requant_t q = *q_in;
+    q.bias = NULL;                                 /* folded into the accumulators' start */
+    const int8_t *tap_rows[MQ_DEPTHWISE_MAX_TAPS];
+    for (int oy = 0; oy < p->out_h; ++oy) {
+        const int iy0 = oy * p->stride_h - p->pad_top;
+        for (int ox = 0; ox < p->out_w; ++ox) {
+            const int ix0 = ox * p->stride_w - p->pad_left;
+            for (int ky = 0, t = 0; ky < p->k_h; ++ky) {
+                const int iy = iy0 + ky;
+                for (int kx = 0; kx < p->k_w; ++kx, ++t) {
+                    const int ix = ix0 + kx;
+                    tap_rows[t] = (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w)
+                                      ? zero_row
+                                      : input + ((int32_t)iy * p->in_w + ix) * channels;
+                }
+            }
+            int8_t *out = output + ((int32_t)oy * p->out_w + ox) * channels;
+            const uint32_t *group = lanes;
+            for (int c = 0; c < channels; c += 4) {
+                int32_t s0 = folded[c], s1 = folded[c + 1], s2 = folded[c + 2], s3 = folded[c + 3];
+                for (int t = 0; t < taps; ++t, group += 2) {
+                    const uint32_t x4 = mq_load32(tap_rows[t] + c);
+                    const uint32_t x_even = mq_sxtb16(x4), x_odd = mq_sxtb16_ror8(x4);
+                    const uint32_t w_even = group[0], w_odd = group[1];
+                    s0 = mq_smlabb(x_even, w_even, s0);
+                    s2 = mq_smlatt(x_even, w_even, s2);
+                    s1 = mq_smlabb(x_odd, w_odd, s1);
+                    s3 = mq_smlatt(x_odd, w_odd, s3);
+                }
+                out[c] = mq_requant_channel(&q, s0, c);
+                out[c + 1] = mq_requant_channel(&q, s1, c + 1);
+                out[c + 2] = mq_requant_channel(&q, s2, c + 2);
+                out[c + 3] = mq_requant_channel(&q, s3, c + 3);
+            }
+        }
+    }
+}
+
 void mq_depthwise_conv2d_s8(const mq_conv_params_t *p, const int8_t *input,
                             const int8_t *filter, const int32_t *bias,
-                            const int32_t *multiplier, const int32_t *shift, int8_t *output)
+                            const int32_t *multiplier, const int32_t *shift, int8_t *output,
+                            int8_t *scratch)
 {
     int32_t acc[MQ_DEPTHWISE_MAX_CHANNELS];
-    const mq_requant_t q = {bias, multiplier, shift, p->output_offset, p->act_min, p->act_max};
+    const mq_requant_t q = {bias, multiplier, shift, p->output_offset, p->act_min, p->act_max,
+                           p->requant_fast};
+    if (mq_depthwise_prepared(p)) {
+        depthwise_prepared(p, input, filter, bias, &q, output, scratch);
+        return;
+    }
     const int contiguous = p->dil_h == 1 && p->dil_w == 1 && p->out_c <= MQ_DEPTHWISE_MAX_CHANNELS;
     const int in_c = p->in_c;
     const int multiplier_m = p->depth_multiplier;

@@ -20,7 +20,8 @@ void mq_fully_connected_s8(const mq_fc_params_t *p, const int8_t *input, const i
             acc += bias[o];
         }
         const int q = p->per_channel ? o : 0;
-        acc = mq_multiply_by_quantized_multiplier(acc, multiplier[q], shift[q]);
+        acc = p->requant_fast ? mq_multiply_small_right(acc, multiplier[q], shift[q])
+                              : mq_multiply_by_quantized_multiplier(acc, multiplier[q], shift[q]);
         acc += p->output_offset;
         output[o] = (int8_t)mq_clamp(acc, p->act_min, p->act_max);
     }

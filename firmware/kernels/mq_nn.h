@@ -76,9 +76,46 @@ static MQ_ALWAYS_INLINE int32_t mq_multiply_by_quantized_multiplier(int32_t x, i
     return mq_rounding_divide_by_pot(mq_doubling_high_mul(shifted, multiplier), right);
 }
 
+/* Two selects, not nested ones: GCC makes each a compare and an IT-conditional move
+ * instead of a branch (a taken branch costs the pipeline refill). */
 static MQ_ALWAYS_INLINE int32_t mq_clamp(int32_t x, int32_t lo, int32_t hi)
 {
-    return x < lo ? lo : (x > hi ? hi : x);
+    x = x < lo ? lo : x;
+    return x > hi ? hi : x;
+}
+
+/*
+ * The same product for a layer whose every channel right-shifts (shift <= -1) and
+ * whose sums stay below 2^30 in magnitude (the code generator proves both from the
+ * weights and biases and sets `requant_fast`). The doubling high multiply is then
+ * one SMMULR of 2x (2|x| < 2^31, so doubling cannot overflow: (2xm + 2^31) >> 32
+ * equals (xm + 2^30) >> 31), and with an exponent e >= 1 the reference's rounding
+ * divide (round half away from zero) is (v + 2^(e-1) - [v < 0]) >> e: |v| < 2^30,
+ * so the sum cannot overflow either. Six instructions instead of about twenty.
+ */
+/* (a * b + 2^31) >> 32, SMMULR: for a = 2x with |x| < 2^30, x * b doubled, high word,
+ * rounded (mq_doubling_high_mul's value). */
+static MQ_ALWAYS_INLINE int32_t mq_smmulr(int32_t a, int32_t b)
+{
+#if defined(__ARM_FEATURE_SIMD32) && !defined(MQ_PORTABLE_KERNELS)
+    int32_t v;
+    __asm__("smmulr %0, %1, %2" : "=r"(v) : "r"(a), "r"(b));
+    return v;
+#else
+    return (int32_t)(((int64_t)a * b + (1LL << 31)) >> 32);
+#endif
+}
+
+static MQ_ALWAYS_INLINE int32_t mq_doubling_high_mul_small(int32_t x, int32_t multiplier)
+{
+    return mq_smmulr(x * 2, multiplier);             /* |x| < 2^30 */
+}
+
+static MQ_ALWAYS_INLINE int32_t mq_multiply_small_right(int32_t x, int32_t multiplier, int shift)
+{
+    const int exponent = -shift;                     /* >= 1 */
+    const int32_t v = mq_doubling_high_mul_small(x, multiplier);
+    return (v + (int32_t)(1u << (exponent - 1)) + (v >> 31)) >> exponent;
 }
 
 /* acc, requantized, offset and clamped: one output byte. */
@@ -98,12 +135,17 @@ static MQ_ALWAYS_INLINE int8_t mq_requantize_s8(int32_t acc, int32_t multiplier,
 typedef struct {
     const int32_t *bias, *multiplier, *shift;    /* bias may be NULL */
     int32_t output_offset, act_min, act_max;
+    int fast;                                    /* requant_fast: mq_multiply_small_right */
 } mq_requant_t;
 
 static MQ_ALWAYS_INLINE int8_t mq_requant_channel(const mq_requant_t *q, int32_t acc, int channel)
 {
     if (q->bias) {
         acc += q->bias[channel];
+    }
+    if (q->fast) {
+        acc = mq_multiply_small_right(acc, q->multiplier[channel], q->shift[channel]);
+        return (int8_t)mq_clamp(acc + q->output_offset, q->act_min, q->act_max);
     }
     return mq_requantize_s8(acc, q->multiplier[channel], q->shift[channel], q->output_offset,
                             q->act_min, q->act_max);
@@ -233,6 +275,7 @@ typedef struct {
     uint8_t k_h, k_w, stride_h, stride_w, dil_h, dil_w;
     uint8_t pad_top, pad_left;
     uint8_t depth_multiplier;        /* depthwise only */
+    uint8_t requant_fast;            /* every channel fits mq_multiply_small_right */
     int32_t input_offset;            /* -input zero point */
     int32_t output_offset;           /* output zero point */
     int32_t act_min, act_max;
@@ -243,6 +286,7 @@ typedef struct {
     int32_t input_offset, filter_offset, output_offset;
     int32_t act_min, act_max;
     uint8_t per_channel;             /* 1: one multiplier/shift per output */
+    uint8_t requant_fast;            /* every output fits mq_multiply_small_right */
 } mq_fc_params_t;
 
 typedef struct {
@@ -266,6 +310,7 @@ typedef struct {
     int32_t input2_multiplier, input2_shift;
     int32_t output_multiplier, output_shift;
     int32_t act_min, act_max;
+    int32_t fast;                    /* mq_add_s8's 32-bit path is exact (codegen/params.py) */
 } mq_add_params_t;
 
 typedef struct {
@@ -284,9 +329,15 @@ typedef struct {
 void mq_conv2d_s8(const mq_conv_params_t *p, const int8_t *input, const int8_t *filter,
                   const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
                   int8_t *output, int8_t *scratch);
+/* scratch: mq_depthwise_scratch_bytes(in_c, k_h * k_w, mq_depthwise_prepared(p)) bytes,
+ * 4-byte aligned (NULL when that is 0); the code generator computes the same formula
+ * (codegen/emit.py, depthwise_scratch_bytes). */
 void mq_depthwise_conv2d_s8(const mq_conv_params_t *p, const int8_t *input,
                             const int8_t *filter, const int32_t *bias,
-                            const int32_t *multiplier, const int32_t *shift, int8_t *output);
+                            const int32_t *multiplier, const int32_t *shift, int8_t *output,
+                            int8_t *scratch);
+uint32_t mq_depthwise_scratch_bytes(uint32_t channels, uint32_t taps, int prepared);
+int mq_depthwise_prepared(const mq_conv_params_t *p);
 void mq_fully_connected_s8(const mq_fc_params_t *p, const int8_t *input, const int8_t *filter,
                            const int32_t *bias, const int32_t *multiplier,
                            const int32_t *shift, int8_t *output);

@@ -78,6 +78,33 @@ def conv_scratch_bytes(k_h: int, k_w: int, in_c: int, padded: bool) -> int:
     return widened + gathered
 
 
+def depthwise_scratch_bytes(fields: dict[str, int]) -> int:
+    """Working memory of mq_depthwise_conv2d_s8 (mq_nn.h, mq_depthwise_scratch_bytes):
+    on its prepared path (multiplier 1, no dilation, channels a multiple of 4, at most 64
+    taps) 2 bytes per tap and channel of widened weights, 4 per channel of folded bias and
+    a zero-point row of the channels rounded up to 4; otherwise none."""
+    channels, taps = fields["in_c"], fields["k_h"] * fields["k_w"]
+    prepared = (fields["depth_multiplier"] == 1 and fields["dil_h"] == 1
+                and fields["dil_w"] == 1 and channels % 4 == 0 and taps <= 64)
+    return 2 * taps * channels + 4 * channels + (channels + 3) // 4 * 4 if prepared else 0
+
+
+def pair_channels(filter_rows: np.ndarray) -> np.ndarray:
+    """CONV_2D weights [out_c][K] in the order mq_conv2d_s8 reads them: channels in pairs,
+    each pair's rows interleaved in groups of four entries (c0 k0..3, c1 k0..3, c0 k4..7,
+    ...), then the K % 4 tail of c0 and of c1; an odd last channel stays as it is. The
+    same bytes, reordered: the flash footprint is that of the .tflite's weights."""
+    out_c, k = filter_rows.shape
+    whole = k - k % 4
+    parts = []
+    for c in range(0, out_c - 1, 2):
+        groups = filter_rows[c:c + 2, :whole].reshape(2, -1, 4).transpose(1, 0, 2)
+        parts += [groups.reshape(-1), filter_rows[c, whole:], filter_rows[c + 1, whole:]]
+    if out_c % 2:
+        parts.append(filter_rows[-1])
+    return np.concatenate(parts) if parts else filter_rows.reshape(-1)
+
+
 class _Emitter:
     def __init__(self, graph: Graph) -> None:
         self.graph = graph
@@ -167,15 +194,24 @@ class _Emitter:
                       depth_multiplier=(out_c // in_c) if depthwise else 1,
                       input_offset=-inp.zero_point, output_offset=out.zero_point,
                       act_min=act_min, act_max=act_max)
+        weights = np.asarray(flt.data, dtype=np.int64)
+        per_channel = weights.reshape(-1, out_c).T if depthwise else weights.reshape(out_c, -1)
+        fields["requant_fast"] = int(qp.requant_fast(np.abs(per_channel).sum(axis=1),
+                                                     bias.data if bias is not None else None,
+                                                     shifts))
         n = op.index
-        w = self.array("int8_t", f"l{n}_w", flt.data)
+        w = self.array("int8_t", f"l{n}_w",
+                       flt.data if depthwise else pair_channels(flt.data.reshape(out_c, -1)))
         b = self.array("int32_t", f"l{n}_b", bias.data) if bias is not None else "0"
         m = self.array("int32_t", f"l{n}_m", multipliers)
         s = self.array("int32_t", f"l{n}_s", shifts)
         p = self.struct("mq_conv_params_t", f"l{n}_p", fields)
         if depthwise:
+            scratch = depthwise_scratch_bytes(fields)
+            if scratch:
+                self.scratch[n] = scratch
             call = (f"mq_depthwise_conv2d_s8(&{p}, {self.io(inp.index)}, {w}, {b}, {m}, {s}, "
-                    f"{self.io(out.index)});")
+                    f"{self.io(out.index)}, {f'MQ_T(scratch{n})' if scratch else '0'});")
         else:
             self.scratch[n] = conv_scratch_bytes(k_h, k_w, in_c, pad_top or pad_left)
             call = (f"mq_conv2d_s8(&{p}, {self.io(inp.index)}, {w}, {b}, {m}, {s}, "
@@ -206,10 +242,12 @@ class _Emitter:
         act_min, act_max = qp.activation_range(op.options.fusedActivationFunction, out.scale,
                                                out.zero_point)
         n = op.index
+        abs_sums = np.abs(np.asarray(flt.data, dtype=np.int64) - flt.zero_point).sum(axis=1)
+        fast = qp.requant_fast(abs_sums, bias.data if bias is not None else None, shifts)
         fields = dict(in_features=in_features, out_features=out_features,
                       input_offset=-inp.zero_point, filter_offset=-flt.zero_point,
                       output_offset=out.zero_point, act_min=act_min, act_max=act_max,
-                      per_channel=int(per_channel))
+                      per_channel=int(per_channel), requant_fast=int(fast))
         w = self.array("int8_t", f"l{n}_w", flt.data)
         b = self.array("int32_t", f"l{n}_b", bias.data) if bias is not None else "0"
         m = self.array("int32_t", f"l{n}_m", multipliers)
@@ -285,6 +323,7 @@ class _Emitter:
                                                out.zero_point)
         if op.kind == "ADD":
             rescale = qp.add_multipliers(a.scale, b.scale, out.scale)
+            rescale["fast"] = int(qp.add_fast(rescale))
         else:
             multiplier, shift = qp.mul_multiplier(a.scale, b.scale, out.scale)
             rescale = {"output_multiplier": multiplier, "output_shift": shift}

@@ -117,3 +117,35 @@ def same_padding(in_size: int, filter_size: int, stride: int, dilation: int,
     effective = (filter_size - 1) * dilation + 1
     total = max(0, (out_size - 1) * stride + effective - in_size)
     return total // 2
+
+
+# |x + input offset| for int8 x and an int8 zero point
+MAX_OFFSET_INPUT = 255
+SMALL_RIGHT_LIMIT = 1 << 30
+
+
+def requant_fast(weight_abs_sums: np.ndarray, bias: np.ndarray | None,
+                 shifts: list[int]) -> bool:
+    """Whether a layer may requantize with mq_multiply_small_right (mq_nn.h): every
+    channel's shift is a right shift (<= -1) and its sum of products plus bias stays below
+    2^30 in magnitude for any int8 input, bounded by 255 * sum|w| + |bias| per channel."""
+    sums = np.asarray(weight_abs_sums, dtype=np.int64) * MAX_OFFSET_INPUT
+    if bias is not None:
+        sums = sums + np.abs(np.asarray(bias, dtype=np.int64))
+    return bool(shifts) and max(shifts) <= -1 and int(sums.max(initial=0)) < SMALL_RIGHT_LIMIT
+
+
+def add_fast(rescale: dict[str, int]) -> bool:
+    """Whether mq_add_s8's 32-bit path (add_s8.c) reproduces the reference for these
+    parameters: inputs right-shifted (shift <= 0), the output right-shifted (<= -1), and
+    every operand of a doubling high multiply below 2^30 in magnitude: (x + offset) *
+    2^left_shift, each rescaled input (at most 255 * 2^left_shift * m / 2^31 / 2^e + 1)
+    and their sum."""
+    left = rescale["left_shift"]
+    shifts = (rescale["input1_shift"], rescale["input2_shift"])
+    if max(shifts) > 0 or rescale["output_shift"] > -1:
+        return False
+    widened = MAX_OFFSET_INPUT << left
+    scaled = [widened * rescale[f"input{i}_multiplier"] // (1 << (31 - shift)) + 1
+              for i, shift in ((1, shifts[0]), (2, shifts[1]))]
+    return max(widened, sum(scaled)) < SMALL_RIGHT_LIMIT
