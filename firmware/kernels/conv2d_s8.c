@@ -89,6 +89,16 @@ static void gather_bytes(const mq_conv_params_t *p, const int8_t *input, int iy0
         const int iy = iy0 + ky * p->dil_h;
         if (iy < 0 || iy >= p->in_h) {
             memset(gathered, zero_point, (size_t)row_bytes);
+        } else if (p->dil_w == 1 && kx0 == 0 && kx1 == p->k_w) {
+            /* a whole row inside the input: words, then the last bytes */
+            const int8_t *run = input + ((int32_t)iy * p->in_w + ix0) * in_c;
+            int i = 0;
+            for (; i + 4 <= row_bytes; i += 4) {
+                mq_store32(gathered + i, mq_load32(run + i));
+            }
+            for (; i < row_bytes; ++i) {
+                gathered[i] = run[i];
+            }
         } else if (p->dil_w == 1) {
             const int8_t *row = input + (int32_t)iy * p->in_w * in_c;
             const int32_t start = (int32_t)ix0 * in_c;    /* may be negative: never read there */
@@ -204,7 +214,7 @@ static void fill_column(const mq_conv_params_t *p, const int8_t *input, int pixe
  * sums = {a.w0, a.w1, b.w0, b.w1} over the n entries of the pair buffer, w a channel
  * pair's paired weights (2n bytes). Two groups per pass halve the loop's overhead.
  */
-static __attribute__((noinline)) void dot_2x2(const int16_t *pair, const int8_t *w, int n, int32_t sums[4])
+static MQ_ALWAYS_INLINE void dot_2x2(const int16_t *pair, const int8_t *w, int n, int32_t sums[4])
 {
     int32_t a0 = 0, a1 = 0, b0 = 0, b1 = 0;
     const int groups = n >> 2;
@@ -286,8 +296,8 @@ static __attribute__((noinline)) void dot_2x2(const int16_t *pair, const int8_t 
  * for both pixels. Kept out of line (like dot_2x2), so the pixel loop keeps its
  * pointers in registers instead of spilling them around the requantization.
  */
-static __attribute__((noinline)) void requant_2x2(const mq_requant_t *q, const int32_t sums[4],
-                                                   int oc, int8_t *out_a, int8_t *out_b)
+static MQ_ALWAYS_INLINE void requant_2x2(const mq_requant_t *q, const int32_t sums[4], int oc,
+                                         int8_t *out_a, int8_t *out_b)
 {
     int32_t a0 = sums[0], a1 = sums[1], b0 = sums[2], b1 = sums[3];
     if (q->bias) {
@@ -315,6 +325,23 @@ static __attribute__((noinline)) void requant_2x2(const mq_requant_t *q, const i
     out_a[oc + 1] = (int8_t)mq_clamp(a1 + offset, lo, hi);
     out_b[oc] = (int8_t)mq_clamp(b0 + offset, lo, hi);
     out_b[oc + 1] = (int8_t)mq_clamp(b1 + offset, lo, hi);
+}
+
+/*
+ * Both pixels of the pair buffer times every channel pair: one call per pixel pair, the
+ * dot products and their requantization inline, so the per-channel-pair cost is the
+ * loop's, not two calls' saving and restoring nine registers each (what dominated 1x1
+ * layers with few input channels).
+ */
+static __attribute__((noinline)) void outputs_2x2(const int16_t *pair, const int8_t *w, int n,
+                                                  const mq_requant_t *q, int out_c,
+                                                  int8_t *out_a, int8_t *out_b)
+{
+    for (int oc = 0; oc + 2 <= out_c; oc += 2, w += 2 * n) {
+        int32_t sums[4];
+        dot_2x2(pair, w, n, sums);
+        requant_2x2(q, sums, oc, out_a, out_b);
+    }
 }
 
 /* Where one channel of a pair starts reading its tail: past both channels' groups. */
@@ -365,17 +392,15 @@ void mq_conv2d_s8(const mq_conv_params_t *p, const int8_t *input, const int8_t *
         int8_t *out_b = out_a + out_c;
         const int8_t *w = filter;
         int oc = 0;
-        for (; oc + 2 <= out_c; oc += 2, w += 2 * n) {
-            if (both) {
-                int32_t sums[4];
-                dot_2x2(pair, w, n, sums);
-                requant_2x2(&q, sums, oc, out_a, out_b);
-            } else {
-                out_a[oc] = mq_requant_channel(
-                    &q, dot_1x1(pair, 0, w, 8, paired_tail(w, n, 0), n), oc);
-                out_a[oc + 1] = mq_requant_channel(
-                    &q, dot_1x1(pair, 0, w + 4, 8, paired_tail(w, n, 1), n), oc + 1);
-            }
+        if (both) {
+            outputs_2x2(pair, w, n, &q, out_c, out_a, out_b);
+            oc = out_c & ~1;
+            w += (int32_t)oc * n;
+        }
+        for (; oc + 2 <= out_c; oc += 2, w += 2 * n) {     /* the last pixel of an odd count */
+            out_a[oc] = mq_requant_channel(&q, dot_1x1(pair, 0, w, 8, paired_tail(w, n, 0), n), oc);
+            out_a[oc + 1] = mq_requant_channel(
+                &q, dot_1x1(pair, 0, w + 4, 8, paired_tail(w, n, 1), n), oc + 1);
         }
         if (oc < out_c) {                             /* an unpaired last channel */
             const int8_t *tail = w + (n & ~3);

@@ -165,15 +165,27 @@ static void depthwise_prepared(const mq_conv_params_t *p, const int8_t *input,
             const uint32_t *group = lanes;
             for (int c = 0; c < channels; c += 4) {
                 int32_t s0 = folded[c], s1 = folded[c + 1], s2 = folded[c + 2], s3 = folded[c + 3];
-                for (int t = 0; t < taps; ++t, group += 2) {
-                    const uint32_t x4 = mq_load32(tap_rows[t] + c);
-                    const uint32_t x_even = mq_sxtb16(x4), x_odd = mq_sxtb16_ror8(x4);
-                    const uint32_t w_even = group[0], w_odd = group[1];
-                    s0 = mq_smlabb(x_even, w_even, s0);
-                    s2 = mq_smlatt(x_even, w_even, s2);
-                    s1 = mq_smlabb(x_odd, w_odd, s1);
-                    s3 = mq_smlatt(x_odd, w_odd, s3);
+#define MQ_DEPTHWISE_TAP(t, k)                                                          \
+    do {                                                                               \
+        const uint32_t x4 = mq_load32(tap_rows[t] + c);                                \
+        const uint32_t x_even = mq_sxtb16(x4), x_odd = mq_sxtb16_ror8(x4);             \
+        const uint32_t w_even = group[2 * (k)], w_odd = group[2 * (k) + 1];            \
+        s0 = mq_smlabb(x_even, w_even, s0);                                            \
+        s2 = mq_smlatt(x_even, w_even, s2);                                            \
+        s1 = mq_smlabb(x_odd, w_odd, s1);                                              \
+        s3 = mq_smlatt(x_odd, w_odd, s3);                                              \
+    } while (0)
+                if (taps == 9) {                      /* 3x3, unrolled: no loop per tap */
+                    MQ_DEPTHWISE_TAP(0, 0); MQ_DEPTHWISE_TAP(1, 1); MQ_DEPTHWISE_TAP(2, 2);
+                    MQ_DEPTHWISE_TAP(3, 3); MQ_DEPTHWISE_TAP(4, 4); MQ_DEPTHWISE_TAP(5, 5);
+                    MQ_DEPTHWISE_TAP(6, 6); MQ_DEPTHWISE_TAP(7, 7); MQ_DEPTHWISE_TAP(8, 8);
+                    group += 18;
+                } else {
+                    for (int t = 0; t < taps; ++t, group += 2) {
+                        MQ_DEPTHWISE_TAP(t, 0);
+                    }
                 }
+#undef MQ_DEPTHWISE_TAP
                 out[c] = mq_requant_channel(&q, s0, c);
                 out[c + 1] = mq_requant_channel(&q, s1, c + 1);
                 out[c + 2] = mq_requant_channel(&q, s2, c + 2);
