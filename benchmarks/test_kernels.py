@@ -120,8 +120,7 @@ def test_kernel(case: Case, benchmark, cifar, board, firmware_cache, record_figu
     from mcuqual.quantize.calibration import calibration_images
     from mcuqual.quantize.convert import convert
     from mcuqual.reference.tflm import run_reference
-    from mcuqual.target.mailbox_runner import MailboxRunner
-    from mcuqual.target.virtual import VirtualBoard
+    from mcuqual.target.virtual import booted_runner
 
     flatbuffer = convert(_keras_model(case), calibration_images(cifar, CALIBRATION_COUNT))
     generated = codegen.generate(flatbuffer, case.id)
@@ -131,11 +130,7 @@ def test_kernel(case: Case, benchmark, cifar, board, firmware_cache, record_figu
     assert tuple(input_shape[1:]) == case.in_shape, (input_shape, case.in_shape)
 
     firmware = build_firmware(generated, board, firmware_cache)
-    target = VirtualBoard(board, cycle_accurate=True)
-    target.load_elf(firmware.elf)
-    target.reset(halt=False)
-    runner = MailboxRunner(target, firmware.elf)
-    runner.boot()
+    runner = booted_runner(board, firmware.elf, cycle_accurate=True)
     inputs = tflite_model.quantize_images(cifar.test.images[:IMAGES],
                                           tflite_model.read(flatbuffer).input, PIXEL_OVER_255)
     first = benchmark.pedantic(runner.infer, args=(inputs[0],), rounds=1, iterations=1)

@@ -13,7 +13,7 @@ from mcuqual.boards.profile import select_boards
 from mcuqual.common.cache import Cache
 from mcuqual.firmware.build import build_firmware
 from mcuqual.target.mailbox_runner import MailboxRunner
-from mcuqual.target.virtual import VirtualBoard
+from mcuqual.target.virtual import booted_runner
 
 BOARD = select_boards(None, ["stm32l4r9"])[0]
 
@@ -24,12 +24,7 @@ def tiny_runner_factory(tiny_tflite, tmp_path_factory):
                            Cache(tmp_path_factory.mktemp("bench")))
 
     def make(cycle_accurate: bool) -> MailboxRunner:
-        target = VirtualBoard(BOARD, cycle_accurate=cycle_accurate)
-        target.load_elf(image.elf)
-        target.reset(halt=False)
-        runner = MailboxRunner(target, image.elf)
-        runner.boot()
-        return runner
+        return booted_runner(BOARD, image.elf, cycle_accurate=cycle_accurate)
     return make
 
 

@@ -17,8 +17,7 @@ from mcuqual.quantize import tflite_model
 from mcuqual.quantize.calibration import calibration_images
 from mcuqual.quantize.convert import convert
 from mcuqual.reference import tflm as reference
-from mcuqual.target.mailbox_runner import MailboxRunner
-from mcuqual.target.virtual import VirtualBoard
+from mcuqual.target.virtual import booted_runner
 
 BOARD = select_boards(None, ["stm32l4r9"])[0]
 
@@ -94,10 +93,6 @@ def test_kernels_are_bit_exact_on_the_emulated_core_and_the_host(block_tflite, c
                     generated.output_bytes)
     np.testing.assert_array_equal(twin.run(inputs), golden)
     image = build_firmware(generated, BOARD, cache)
-    target = VirtualBoard(BOARD, cycle_accurate=False)
-    target.load_elf(image.elf)
-    target.reset(halt=False)
-    runner = MailboxRunner(target, image.elf)
-    runner.boot()
+    runner = booted_runner(BOARD, image.elf, cycle_accurate=False)
     for index, one in enumerate(inputs):
         assert np.array_equal(runner.infer(one).output, golden[index]), f"image {index}"
