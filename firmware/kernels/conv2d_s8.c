@@ -222,16 +222,17 @@ static MQ_ALWAYS_INLINE void dot_2x2(const int16_t *pair, const int8_t *w, int n
     if (groups >= 2) {
         /*
          * The hand-scheduled loop (GCC interleaves the loads with the multiplies and
-         * spills an accumulator, ~30 % slower): per group five loads back to back (the
-         * pair's four words and channel 0's weights; pipelined, 6 cycles), channel 1's
-         * weights (2), four SXTB16 and eight SMLADs; per two groups a compare and the
-         * taken branch (1 + 3): 44 cycles per 32 MACs by TRM Table 3-1. Pre-indexed
-         * writeback walks both pointers, so no separate increments.
+         * spills an accumulator, ~30 % slower): per group six loads back to back (the
+         * pair's four words and both channels' weights; pipelined, 7 cycles), four
+         * SXTB16 and eight SMLADs; per two groups a compare and the taken branch
+         * (1 + 3): 42 cycles per 32 MACs by TRM Table 3-1. Fourteen registers: all of
+         * r0-r12 and lr. Pre-indexed writeback walks both pointers, so no separate
+         * increments.
          */
         const int16_t *pp = pair - LANES_PER_GROUP;
         const int8_t *wp = w - 8;
         const int8_t *const last = wp + 16 * (groups >> 1);
-        uint32_t a_even, a_odd, b_even, b_odd, w4, half;
+        uint32_t a_even, a_odd, b_even, b_odd, w4, w4_second, half;
         __asm__ volatile(
             "1:\n\t"
 #define MQ_CONV_GROUP_ASM                                                                  \
@@ -240,19 +241,19 @@ static MQ_ALWAYS_INLINE void dot_2x2(const int16_t *pair, const int8_t *w, int n
             "ldr %[be], [%[pp], #8]\n\t"                                                 \
             "ldr %[bo], [%[pp], #12]\n\t"                                                \
             "ldr %[w4], [%[wp], #8]!\n\t"                                                \
+            "ldr %[w4b], [%[wp], #4]\n\t"                                                \
             "sxtb16 %[half], %[w4]\n\t"                                                  \
             "smlad %[a0], %[ae], %[half], %[a0]\n\t"                                     \
             "smlad %[b0], %[be], %[half], %[b0]\n\t"                                     \
             "sxtb16 %[w4], %[w4], ror #8\n\t"                                            \
             "smlad %[a0], %[ao], %[w4], %[a0]\n\t"                                       \
             "smlad %[b0], %[bo], %[w4], %[b0]\n\t"                                       \
-            "ldr %[w4], [%[wp], #4]\n\t"                                                 \
-            "sxtb16 %[half], %[w4]\n\t"                                                  \
+            "sxtb16 %[half], %[w4b]\n\t"                                                 \
             "smlad %[a1], %[ae], %[half], %[a1]\n\t"                                     \
             "smlad %[b1], %[be], %[half], %[b1]\n\t"                                     \
-            "sxtb16 %[w4], %[w4], ror #8\n\t"                                            \
-            "smlad %[a1], %[ao], %[w4], %[a1]\n\t"                                       \
-            "smlad %[b1], %[bo], %[w4], %[b1]\n\t"
+            "sxtb16 %[w4b], %[w4b], ror #8\n\t"                                          \
+            "smlad %[a1], %[ao], %[w4b], %[a1]\n\t"                                      \
+            "smlad %[b1], %[bo], %[w4b], %[b1]\n\t"
             MQ_CONV_GROUP_ASM
             MQ_CONV_GROUP_ASM
 #undef MQ_CONV_GROUP_ASM
@@ -260,7 +261,7 @@ static MQ_ALWAYS_INLINE void dot_2x2(const int16_t *pair, const int8_t *w, int n
             "bne 1b\n\t"
             : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [pp] "+r"(pp),
               [wp] "+r"(wp), [ae] "=&r"(a_even), [ao] "=&r"(a_odd), [be] "=&r"(b_even),
-              [bo] "=&r"(b_odd), [w4] "=&r"(w4), [half] "=&r"(half)
+              [bo] "=&r"(b_odd), [w4] "=&r"(w4), [w4b] "=&r"(w4_second), [half] "=&r"(half)
             : [last] "r"(last)
             : "cc", "memory");
         pair = pp + LANES_PER_GROUP;
