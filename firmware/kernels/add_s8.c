@@ -1,15 +1,21 @@
 /*
  * ADD, int8: both inputs are rescaled to a common scale with 20 bits of
  * headroom, summed, and requantized to the output. An input shorter than the
- * output repeats (broadcast along the innermost dimensions).
+ * output repeats (broadcast along the innermost dimensions). The output may be the
+ * same memory as a full-size input (the code generator writes the sum in place of an
+ * input that dies here): every element is read before it is written.
  *
- * The fast path (p->fast, set by the code generator when it holds; codegen/params.py,
- * add_fast): TFLite scales each input by at most 1/2 (its scale over twice the larger
- * one), so (x + offset) * 2^20 and both rescaled inputs stay below 2^28 in magnitude
- * and their sum below 2^29. Every doubling high multiply is then one SMMULR of twice
- * its operand (mq_doubling_high_mul_small), and each rounding divide, its exponent
- * fixed for the whole tensor, an add of the rounding constant, an add of the sign
- * correction and a shift: the reference's values, about a quarter of its cycles.
+ * The fast path (p->fast, set by the code generator when it holds: codegen/params.py,
+ * add_fast, and no input broadcast): an int8 input takes 256 values, so each input's
+ * rescaled value (x + offset) * 2^20 * m / 2^31 / 2^e, rounded as the reference does,
+ * is computed once per value into a table in the scratch (MQ_ADD_SCRATCH_BYTES: two
+ * tables of 256 int32), and an element costs two byte loads, two table loads and the
+ * output's requantization. TFLite scales each input by at most 1/2 (its scale over
+ * twice the larger one), so both rescaled inputs stay below 2^28 in magnitude and
+ * their sum below 2^29: the output's doubling high multiply is one SMMULR of twice
+ * the sum (mq_doubling_high_mul_small) and its rounding divide, the exponent fixed
+ * for the tensor, an add of the rounding constant, an add of the sign correction and
+ * a shift.
  */
 #include "mq_nn.h"
 
@@ -20,35 +26,40 @@ static MQ_ALWAYS_INLINE int32_t divide_rounded(int32_t x, int32_t round, int32_t
     return (x + round + ((x >> 31) & negative)) >> e;
 }
 
-static void add_fast(const mq_add_params_t *p, const int8_t *input1, const int8_t *input2,
-                     int8_t *output)
+/* table[u] = the rescaled value of the int8 input (int8_t)u, u = 0..255 */
+static void rescale_table(int32_t offset, int left_shift, int32_t multiplier, int shift,
+                          int32_t *table)
 {
-    const int e1 = -p->input1_shift, e2 = -p->input2_shift, eo = -p->output_shift;
-    const int32_t round1 = e1 ? (int32_t)(1u << (e1 - 1)) : 0, negative1 = e1 ? -1 : 0;
-    const int32_t round2 = e2 ? (int32_t)(1u << (e2 - 1)) : 0, negative2 = e2 ? -1 : 0;
-    const int32_t round_out = (int32_t)(1u << (eo - 1));     /* eo >= 1 */
-    const int32_t m1 = p->input1_multiplier, m2 = p->input2_multiplier;
+    for (int u = 0; u < 256; ++u) {
+        const int32_t x = ((int32_t)(int8_t)(uint8_t)u + offset) * (1 << left_shift);
+        table[u] = mq_multiply_by_quantized_multiplier(x, multiplier, shift);
+    }
+}
+
+static void add_fast(const mq_add_params_t *p, const uint8_t *input1, const uint8_t *input2,
+                     int8_t *output, int32_t *tables)
+{
+    int32_t *const table1 = tables, *const table2 = tables + 256;
+    rescale_table(p->input1_offset, p->left_shift, p->input1_multiplier, p->input1_shift, table1);
+    rescale_table(p->input2_offset, p->left_shift, p->input2_multiplier, p->input2_shift, table2);
+    const int eo = -p->output_shift;                          /* >= 1 */
+    const int32_t round_out = (int32_t)(1u << (eo - 1));
     const int32_t mo = p->output_multiplier;
-    /* 2 (x + offset) 2^left = x 2^(left+1) + offset 2^(left+1): one shifted add each */
-    const int left = p->left_shift + 1;
-    const int32_t offset1 = p->input1_offset * (1 << left), offset2 = p->input2_offset * (1 << left);
     const int32_t output_offset = p->output_offset, lo = p->act_min, hi = p->act_max;
     const int8_t *const end = output + p->size;
     while (output < end) {
-        const int32_t a = mq_smmulr(offset1 + (int32_t)*input1++ * (1 << left), m1);
-        const int32_t b = mq_smmulr(offset2 + (int32_t)*input2++ * (1 << left), m2);
-        const int32_t sum = divide_rounded(a, round1, negative1, e1) +
-                            divide_rounded(b, round2, negative2, e2);
+        const int32_t sum = table1[*input1++] + table2[*input2++];
         const int32_t out = divide_rounded(mq_doubling_high_mul_small(sum, mo), round_out, -1, eo);
         *output++ = (int8_t)mq_clamp(out + output_offset, lo, hi);
     }
 }
 
 void mq_add_s8(const mq_add_params_t *p, const int8_t *input1, const int8_t *input2,
-               int8_t *output)
+               int8_t *output, int8_t *scratch)
 {
-    if (p->fast && p->input1_inner == p->size && p->input2_inner == p->size) {
-        add_fast(p, input1, input2, output);
+    if (p->fast) {
+        add_fast(p, (const uint8_t *)input1, (const uint8_t *)input2, output,
+                 (int32_t *)(void *)scratch);
         return;
     }
     uint32_t j1 = 0;                       /* i modulo each input's length, without a divide */

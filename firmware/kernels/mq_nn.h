@@ -310,7 +310,7 @@ typedef struct {
     int32_t input2_multiplier, input2_shift;
     int32_t output_multiplier, output_shift;
     int32_t act_min, act_max;
-    int32_t fast;                    /* mq_add_s8's 32-bit path is exact (codegen/params.py) */
+    int32_t fast;                    /* mq_add_s8's table path is exact and no input broadcasts */
 } mq_add_params_t;
 
 typedef struct {
@@ -344,8 +344,11 @@ void mq_fully_connected_s8(const mq_fc_params_t *p, const int8_t *input, const i
 void mq_avg_pool2d_s8(const mq_pool_params_t *p, const int8_t *input, int8_t *output);
 void mq_max_pool2d_s8(const mq_pool_params_t *p, const int8_t *input, int8_t *output);
 void mq_mean_s8(const mq_mean_params_t *p, const int8_t *input, int8_t *output);
+/* scratch: MQ_ADD_SCRATCH_BYTES, 4-byte aligned, when p->fast (else unused, may be NULL);
+ * the code generator reserves the same (codegen/emit.py, ADD_SCRATCH_BYTES). */
+#define MQ_ADD_SCRATCH_BYTES (2u * 256u * 4u)
 void mq_add_s8(const mq_add_params_t *p, const int8_t *input1, const int8_t *input2,
-               int8_t *output);
+               int8_t *output, int8_t *scratch);
 void mq_mul_s8(const mq_mul_params_t *p, const int8_t *input1, const int8_t *input2,
                int8_t *output);
 void mq_softmax_s8(const mq_softmax_params_t *p, const int8_t *input, int8_t *output);

@@ -66,6 +66,10 @@ def _struct(ctype: str, name: str, fields: dict[str, int]) -> str:
     return f"static const {ctype} {name} MQ_MODEL_CONST = {{{body}}};\n"
 
 
+# mq_add_s8's rescale tables on its fast path (mq_nn.h, MQ_ADD_SCRATCH_BYTES)
+ADD_SCRATCH_BYTES = 2 * 256 * 4
+
+
 def conv_scratch_bytes(k_h: int, k_w: int, in_c: int, padded: bool) -> int:
     """Working memory of mq_conv2d_s8 (see conv2d_s8.c): two pixels' columns widened
     to 16 bits (16 bytes per started group of four entries), plus one gathered int8
@@ -114,6 +118,12 @@ class _Emitter:
         self.alias: dict[int, int] = {}
         self.scratch: dict[int, int] = {}               # op index -> scratch bytes for its call
         self.op: Op | None = None                       # the operator being emitted
+        self.last_read: dict[int, int] = {}             # tensor -> last op reading it
+        for op in graph.ops:
+            for index in op.inputs:
+                if index >= 0:
+                    self.last_read[index] = op.index
+        self.last_read[graph.output] = len(graph.ops)
 
     # ---- helpers ----------------------------------------------------------
     def fail(self, op: Op, message: str) -> CodegenError:
@@ -321,9 +331,15 @@ class _Emitter:
         b, b_ref, b_inner = self._binary_operand(op, op.inputs[1], "input2", out)
         act_min, act_max = qp.activation_range(op.options.fusedActivationFunction, out.scale,
                                                out.zero_point)
+        scratch = ""
         if op.kind == "ADD":
             rescale = qp.add_multipliers(a.scale, b.scale, out.scale)
-            rescale["fast"] = int(qp.add_fast(rescale))
+            fast = qp.add_fast(rescale) and a_inner == b_inner == out.elements
+            rescale["fast"] = int(fast)
+            if fast:
+                self.scratch[op.index] = ADD_SCRATCH_BYTES
+            scratch = f", MQ_T(scratch{op.index})" if fast else ", 0"
+            self._in_place(op, out, (a, b))
         else:
             multiplier, shift = qp.mul_multiplier(a.scale, b.scale, out.scale)
             rescale = {"output_multiplier": multiplier, "output_shift": shift}
@@ -332,7 +348,21 @@ class _Emitter:
                       output_offset=out.zero_point, **rescale, act_min=act_min, act_max=act_max)
         p = self.struct(ctype, f"l{op.index}_p", fields)
         self.calls.append((f"{op.index}:{op.kind}",
-                           f"{kernel}(&{p}, {a_ref}, {b_ref}, {self.io(out.index)});", out.index))
+                           f"{kernel}(&{p}, {a_ref}, {b_ref}, {self.io(out.index)}{scratch});",
+                           out.index))
+
+    def _in_place(self, op: Op, out: Tensor, operands: tuple[Tensor, ...]) -> None:
+        """Let an elementwise op write its output over a full-size activation input that
+        no later op reads (the kernel reads each element before writing it): one buffer
+        fewer alive at this op. Inputs that already share storage stay apart."""
+        shared = set(self.alias) | set(self.alias.values())
+        for tensor in operands:
+            if (not tensor.is_constant and tensor.elements == out.elements
+                    and tensor.index != self.graph.input and tensor.index not in shared
+                    and out.index not in shared
+                    and self.last_read.get(tensor.index) == op.index):
+                self.alias[out.index] = tensor.index
+                return
 
     def op_add(self, op: Op) -> None:
         self._elementwise(op, "mq_add_params_t", "mq_add_s8")
