@@ -294,8 +294,7 @@ static MQ_ALWAYS_INLINE void dot_2x2(const int16_t *pair, const int8_t *w, int n
 
 /*
  * The four sums of dot_2x2 to output bytes: each channel's parameters are read once
- * for both pixels. Kept out of line (like dot_2x2), so the pixel loop keeps its
- * pointers in registers instead of spilling them around the requantization.
+ * for both pixels (inlined into outputs_2x2).
  */
 static MQ_ALWAYS_INLINE void requant_2x2(const mq_requant_t *q, const int32_t sums[4], int oc,
                                          int8_t *out_a, int8_t *out_b)
