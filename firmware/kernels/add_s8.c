@@ -12,19 +12,10 @@
  * tables of 256 int32), and an element costs two byte loads, two table loads and the
  * output's requantization. TFLite scales each input by at most 1/2 (its scale over
  * twice the larger one), so both rescaled inputs stay below 2^28 in magnitude and
- * their sum below 2^29: the output's doubling high multiply is one SMMULR of twice
- * the sum (mq_doubling_high_mul_small) and its rounding divide, the exponent fixed
- * for the tensor, an add of the rounding constant, an add of the sign correction and
- * a shift.
+ * their sum below 2^29: the output is requantized with mq_multiply_small_right (one
+ * SMMULR and a rounding shift; the output always right-shifts, add_fast checks it).
  */
 #include "mq_nn.h"
-
-/* x / 2^e rounded half away from zero, with round = 2^(e-1) (0 for e = 0) and
- * negative = -1 (0 for e = 0): mq_rounding_divide_by_pot's value. */
-static MQ_ALWAYS_INLINE int32_t divide_rounded(int32_t x, int32_t round, int32_t negative, int e)
-{
-    return (x + round + ((x >> 31) & negative)) >> e;
-}
 
 /* table[u] = the rescaled value of the int8 input (int8_t)u, u = 0..255 */
 static void rescale_table(int32_t offset, int left_shift, int32_t multiplier, int shift,
@@ -42,15 +33,14 @@ static void add_fast(const mq_add_params_t *p, const uint8_t *input1, const uint
     int32_t *const table1 = tables, *const table2 = tables + 256;
     rescale_table(p->input1_offset, p->left_shift, p->input1_multiplier, p->input1_shift, table1);
     rescale_table(p->input2_offset, p->left_shift, p->input2_multiplier, p->input2_shift, table2);
-    const int eo = -p->output_shift;                          /* >= 1 */
-    const int32_t round_out = (int32_t)(1u << (eo - 1));
     const int32_t mo = p->output_multiplier;
+    const int shift = p->output_shift;                        /* <= -1 */
     const int32_t output_offset = p->output_offset, lo = p->act_min, hi = p->act_max;
     const int8_t *const end = output + p->size;
     while (output < end) {
         const int32_t sum = table1[*input1++] + table2[*input2++];
-        const int32_t out = divide_rounded(mq_doubling_high_mul_small(sum, mo), round_out, -1, eo);
-        *output++ = (int8_t)mq_clamp(out + output_offset, lo, hi);
+        *output++ = (int8_t)mq_clamp(mq_multiply_small_right(sum, mo, shift) + output_offset,
+                                     lo, hi);
     }
 }
 

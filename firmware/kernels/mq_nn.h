@@ -84,6 +84,18 @@ static MQ_ALWAYS_INLINE int32_t mq_clamp(int32_t x, int32_t lo, int32_t hi)
     return x > hi ? hi : x;
 }
 
+/* mq_doubling_high_mul's value for |x| < 2^30: SMMULR, (2x * m + 2^31) >> 32. */
+static MQ_ALWAYS_INLINE int32_t mq_doubling_high_mul_small(int32_t x, int32_t multiplier)
+{
+#if defined(__ARM_FEATURE_SIMD32) && !defined(MQ_PORTABLE_KERNELS)
+    int32_t v;
+    __asm__("smmulr %0, %1, %2" : "=r"(v) : "r"(x * 2), "r"(multiplier));
+    return v;
+#else
+    return mq_doubling_high_mul(x, multiplier);
+#endif
+}
+
 /*
  * The same product for a layer whose every channel right-shifts (shift <= -1) and
  * whose sums stay below 2^30 in magnitude (the code generator proves both from the
@@ -93,24 +105,6 @@ static MQ_ALWAYS_INLINE int32_t mq_clamp(int32_t x, int32_t lo, int32_t hi)
  * divide (round half away from zero) is (v + 2^(e-1) - [v < 0]) >> e: |v| < 2^30,
  * so the sum cannot overflow either. Six instructions instead of about twenty.
  */
-/* (a * b + 2^31) >> 32, SMMULR: for a = 2x with |x| < 2^30, x * b doubled, high word,
- * rounded (mq_doubling_high_mul's value). */
-static MQ_ALWAYS_INLINE int32_t mq_smmulr(int32_t a, int32_t b)
-{
-#if defined(__ARM_FEATURE_SIMD32) && !defined(MQ_PORTABLE_KERNELS)
-    int32_t v;
-    __asm__("smmulr %0, %1, %2" : "=r"(v) : "r"(a), "r"(b));
-    return v;
-#else
-    return (int32_t)(((int64_t)a * b + (1LL << 31)) >> 32);
-#endif
-}
-
-static MQ_ALWAYS_INLINE int32_t mq_doubling_high_mul_small(int32_t x, int32_t multiplier)
-{
-    return mq_smmulr(x * 2, multiplier);             /* |x| < 2^30 */
-}
-
 static MQ_ALWAYS_INLINE int32_t mq_multiply_small_right(int32_t x, int32_t multiplier, int shift)
 {
     const int exponent = -shift;                     /* >= 1 */

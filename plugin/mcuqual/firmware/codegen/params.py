@@ -136,11 +136,11 @@ def requant_fast(weight_abs_sums: np.ndarray, bias: np.ndarray | None,
 
 
 def add_fast(rescale: dict[str, int]) -> bool:
-    """Whether mq_add_s8's 32-bit path (add_s8.c) reproduces the reference for these
+    """Whether mq_add_s8's table path (add_s8.c) reproduces the reference for these
     parameters: inputs right-shifted (shift <= 0), the output right-shifted (<= -1), and
-    every operand of a doubling high multiply below 2^30 in magnitude: (x + offset) *
-    2^left_shift, each rescaled input (at most 255 * 2^left_shift * m / 2^31 / 2^e + 1)
-    and their sum."""
+    (x + offset) * 2^left_shift, each rescaled input (at most 255 * 2^left_shift * m /
+    2^31 / 2^e + 1) and their sum below 2^30 in magnitude, so that the output's
+    requantization may take mq_multiply_small_right."""
     left = rescale["left_shift"]
     shifts = (rescale["input1_shift"], rescale["input2_shift"])
     if max(shifts) > 0 or rescale["output_shift"] > -1:
