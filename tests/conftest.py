@@ -12,6 +12,13 @@ REPO = Path(__file__).resolve().parent.parent
 pytest_plugins = ["pytester"]
 
 
+def pytest_configure(config) -> None:
+    """Import tflite_micro's interpreter once, before any in-process pytester run: such a
+    run drops the modules it imported when it ends, and importing the pybind11 extension a
+    second time fails ("type PythonInterpreterConfig is already registered")."""
+    from tflite_micro import runtime  # noqa: F401
+
+
 @pytest.fixture(autouse=True)
 def blank_virtual_boards(tmp_path, monkeypatch):
     """Every test starts with blank virtual boards and leaves the developer's alone

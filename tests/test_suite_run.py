@@ -82,6 +82,10 @@ def test_suite_reports_every_figure_with_its_evidence(run_suite, pytester, tiny_
     assert 0.95 < sum(details["layers"].values()) / details["median_cycles"] <= 1.0
     assert latency["value"] == pytest.approx(1000 * details["median_cycles"] / 120e6)
     assert details["input_dependence"] < 0.01
+    # the band is this model's own: the M4 model's ranged rules at both ends, plus its
+    # allowance for what it leaves out
+    low, high = latency["band"]
+    assert 0.02 <= low < 0.1 and 0.02 < high < 0.6 and (low, high) != (0.05, 0.08)
     energy = records["REQ-ENERGY"]
     assert energy["evidence"] == "modelled"
     # the modelled monitor's windows (marker pin, 100 kHz samples) span the measured inference

@@ -100,6 +100,9 @@ class OnTargetRun:
     power_trace: PowerTrace | None = None
     log_lines: list[str] = field(default_factory=list)
     unmodelled_accesses: list[str] = field(default_factory=list)
+    # (low, high) relative range of the timed inferences' cycles with every ranged rule of
+    # the virtual board's cycle model at its low / high end; None where none is kept
+    cycle_range: tuple[float, float] | None = None
 
     @property
     def median_cycles(self) -> int:
@@ -140,6 +143,7 @@ def run_on_target(probe: ProbeChoice, board: Board, image: FirmwareImage,
     stack_hw = arena_hw = 0
     timed = min(timed_runs, len(inputs))
     timed_seconds, fast_seconds, interrupted = 0.0, None, None
+    ranged = [0, 0, 0]                  # nominal, low, high cycles of the timed inferences
     with BoardConnection(board, probe) as session:
         flash = session.flash(image.elf)
         session.set_cycle_model(True)
@@ -162,7 +166,13 @@ def run_on_target(probe: ProbeChoice, board: Board, image: FirmwareImage,
                     power_trace = _stop(monitor)
                     session.set_cycle_model(False)
                     started = time.monotonic()
+                if index < timed:
+                    session.clear_cycle_band()
                 result = runner.infer(item)
+                band = session.cycle_band() if index < timed else None
+                if band is not None:
+                    for slot in range(3):
+                        ranged[slot] += band[slot]
                 outputs.append(result.output)
                 stack_hw = max(stack_hw, result.stack_high_water_bytes)
                 arena_hw = max(arena_hw, result.arena_high_water_bytes)
@@ -196,7 +206,8 @@ def run_on_target(probe: ProbeChoice, board: Board, image: FirmwareImage,
         label, done, cycles, list(generated.layers), median_layers,
         int(mismatched.size), int(mismatched[0]) if mismatched.size else None, stack_hw, arena_hw,
         round(timed_seconds, 2), round(fast_seconds, 3) if fast_seconds else None,
-        probe.unique_id, flash, len(inputs), interrupted, power_trace, log_lines, unmodelled)
+        probe.unique_id, flash, len(inputs), interrupted, power_trace, log_lines, unmodelled,
+        (1 - ranged[1] / ranged[0], ranged[2] / ranged[0] - 1) if ranged[0] else None)
 
 
 def _stop(monitor) -> PowerTrace | None:

@@ -386,15 +386,17 @@ class Deployment:
         generated = self.generated()
         macs = generated.macs
         keras_macs = self.model.results().get("macs")
-        band = None
+        band = self._cycle_band(run)
         if self.probe.is_virtual:
             evidence = Evidence.EMULATED
             model = cycle_model_class(self.board)
-            band = model.UNCERTAINTY
+            computed = ("costed at both ends of the TRM's ranges for this model's own "
+                        "instructions, widened for what the model leaves out"
+                        if run.cycle_range is not None else "the core's fixed band")
             how = (f"DWT cycle count of one inference on the virtual {self.board.name} "
                    f"({self.board.core} cycle model from its TRM, {self.board.clock_hz / 1e6:g} MHz; "
-                   f"uncertainty {100 * band[0]:.0f} % low / {100 * band[1]:.0f} % high: "
-                   f"{model.UNCERTAINTY_WHY})")
+                   f"uncertainty {100 * band[0]:.1f} % low / {100 * band[1]:.1f} % high, "
+                   f"{computed}: {model.UNCERTAINTY_WHY})")
         else:
             evidence = Evidence.MEASURED
             how = (f"DWT cycle count of one inference on the {self.board.title} through "
@@ -445,12 +447,25 @@ class Deployment:
                 f"integrated from the power monitor's trace ({trace.source}; {how}, {model}), "
                 f"median of {len(windows)} inferences",
                 samples=len(windows), details=details,
-                band=cycle_model_class(self.board).UNCERTAINTY if self.probe.is_virtual else None)
+                band=self._cycle_band(run))
         seconds = run.median_cycles / self.board.clock_hz
         details["inference_seconds"] = seconds
         return Measurement(
             "energy_mj", seconds * power_mw, "mJ", Evidence.MODELLED,
             f"{'emulated' if self.probe.is_virtual else 'measured'} inference time x modelled run "
             f"power ({model}); no power monitor on this probe", samples=len(run.cycles),
-            details=details,
-            band=cycle_model_class(self.board).UNCERTAINTY if self.probe.is_virtual else None)
+            details=details, band=self._cycle_band(run))
+
+    def _cycle_band(self, run: OnTargetRun) -> tuple[float, float] | None:
+        """The relative uncertainty of a figure derived from emulated cycles: the range
+        the cycle model computed for these inferences plus its allowance for what it leaves
+        out, or the core's fixed band where the model keeps no ranged totals; None on a
+        physical core."""
+        if not self.probe.is_virtual:
+            return None
+        model = cycle_model_class(self.board)
+        if run.cycle_range is None:
+            return model.UNCERTAINTY
+        extra_low, extra_high = getattr(model, "UNMODELLED", (0.0, 0.0))
+        return (round(run.cycle_range[0] + extra_low, 4),
+                round(run.cycle_range[1] + extra_high, 4))

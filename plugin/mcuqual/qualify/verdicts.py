@@ -49,7 +49,8 @@ class Verdict:
         if self.measurement is not None:
             m = self.measurement
             record.update(value=m.value, unit=m.unit, evidence=m.evidence.label, method=m.method,
-                          samples=m.samples, details=m.details)
+                          samples=m.samples, details=m.details,
+                          band=list(m.band) if m.band is not None else None)
         return record
 
 

@@ -191,6 +191,17 @@ class BoardConnection:
             self._guarded("switching the cycle model",
                           lambda: self.session.probe.set_cycle_model(enabled))
 
+    def clear_cycle_band(self) -> None:
+        """Start a new window for `cycle_band` (virtual board only)."""
+        if self.probe.is_virtual:
+            self.session.probe.target.clear_cycle_band()
+
+    def cycle_band(self) -> tuple[int, int, int] | None:
+        """The virtual board's (nominal, low, high) cycles between the first and last
+        DWT_CYCCNT reads since `clear_cycle_band` - every ranged rule of its cycle model at
+        either end - or None (a physical core, or a model that keeps no ranged totals)."""
+        return self.session.probe.target.cycle_band() if self.probe.is_virtual else None
+
     @property
     def pin_edges(self) -> list | None:
         """The virtual board's GPIO edge log (what its modelled power monitor reads)."""

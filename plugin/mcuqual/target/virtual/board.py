@@ -112,11 +112,13 @@ class VirtualBoard(HaltingDebug, ExceptionEntry):
         self.soc = soc_class(board.virtual_soc)(flash, self._buffers[0], self._flash_changed,
                                            lambda: self.cycle_model.cycles, self.pin_edges)
         self.flash_interface = self.soc.flash_interface
+        self.dwt = Dwt(0xE000_1000, lambda: self.cycle_model.cycles, ids["dwt"],
+                       band=lambda: getattr(self.cycle_model, "band_counters", lambda: None)())
         self._peripherals: list[Peripheral] = [
             *self.soc.peripherals,
             Itm(0xE000_0000, self._swo_sink, self._trace_enabled, lambda: self.cycle_model.cycles,
                 ids["itm"]),
-            Dwt(0xE000_1000, lambda: self.cycle_model.cycles, ids["dwt"]),
+            self.dwt,
             self.scs,
             Tpiu(0xE004_0000, ids["tpiu"]),                      # the debugger configures it
             Peripheral(0xE004_1000, 0x1000, ids["etm"], {0xFCC: 0x13}),
@@ -131,6 +133,12 @@ class VirtualBoard(HaltingDebug, ExceptionEntry):
                                f"(known: {', '.join(CYCLE_MODELS)}).")
         self.cycle_model = CYCLE_MODELS[core.cycle_model].for_board(
             board, lambda: self.flash_interface.wait_states)
+        if hasattr(self.flash_interface, "cache_enables") and \
+                hasattr(self.cycle_model, "set_flash_caches"):
+            def follow_acr() -> None:
+                self.cycle_model.set_flash_caches(*self.flash_interface.cache_enables)
+            self.flash_interface.on_control = follow_acr
+            follow_acr()
         self.uc.hook_add(UC_HOOK_MEM_INVALID, self._on_invalid)
         self.uc.hook_add(UC_HOOK_MEM_WRITE, self._on_flash_write, begin=flash.start,
                          end=flash.end - 1)
@@ -268,6 +276,19 @@ class VirtualBoard(HaltingDebug, ExceptionEntry):
             for hook in self._cycle_hooks:
                 self.uc.hook_del(hook)
             self._cycle_hooks = []
+
+    def cycle_band(self) -> tuple[int, int, int] | None:
+        """(nominal, low, high) cycles between the first and the last DWT_CYCCNT read
+        since `clear_cycle_band` - the firmware reads it at an inference's start and end -
+        with the cycle model's ranged rules at either end; None when the core's model keeps
+        no ranged totals or CYCCNT was not read."""
+        marks = self.dwt.band_marks
+        if len(marks) != 2:
+            return None
+        return tuple(end - start for start, end in zip(*marks))
+
+    def clear_cycle_band(self) -> None:
+        self.dwt.clear_band_marks()
 
     @property
     def cycle_accurate(self) -> bool:

@@ -48,16 +48,6 @@ class Pwr(Peripheral):
         super().__init__(base, 0x400)
 
 
-class FlashInterface(Peripheral):
-    """RM0432 FLASH: the access control register (wait states, ART enables)."""
-
-    name = "FLASH"
-
-    @property
-    def wait_states(self) -> int:
-        return self.regs.get(0x00, 0) & 0xF
-
-
 class Gpio(Peripheral):
     """RM0432 GPIO port: ODR, BSRR (set wins over reset) and BRR drive the outputs, and
     every change of an output level is logged with the cycle count, as a logic analyser

@@ -17,6 +17,10 @@ KEY1, KEY2 = 0x45670123, 0xCDEF89AB
 ACR, KEYR, SR, CR, OPTR = 0x00, 0x08, 0x10, 0x14, 0x20
 OPTR_FACTORY = 0xFFEF_F8AA      # RM0432 option bytes as shipped: DBANK = 1 (dual bank)
 OPTR_DBANK = 1 << 22
+ACR_ICEN, ACR_DCEN = 1 << 9, 1 << 10
+# FLASH_ACR after reset: both ART caches on, 0 wait states (as RM0440 says of the same
+# ART on the STM32G4; the firmware sets LATENCY, PRFTEN, ICEN and DCEN itself anyway)
+ACR_RESET = ACR_ICEN | ACR_DCEN
 SR_EOP, SR_PROGERR, SR_WRPERR, SR_PGAERR, SR_SIZERR, SR_PGSERR, SR_BSY = (
     1 << 0, 1 << 3, 1 << 4, 1 << 5, 1 << 6, 1 << 7, 1 << 16)
 SR_ERRORS = 0xC3FA
@@ -26,7 +30,8 @@ CR_PG, CR_PER, CR_MER1, CR_BKER, CR_MER2, CR_STRT, CR_EOPIE, CR_LOCK = (
 
 class FlashController(Peripheral):
     name = "FLASH"
-    RESET_VALUES = {CR: CR_LOCK | (1 << 30),     # LOCK and OPTLOCK at reset
+    RESET_VALUES = {ACR: ACR_RESET,
+                    CR: CR_LOCK | (1 << 30),     # LOCK and OPTLOCK at reset
                     OPTR: OPTR_FACTORY}
 
     def __init__(self, base: int, flash_start: int, flash_size: int, page_size: int,
@@ -41,10 +46,18 @@ class FlashController(Peripheral):
         self._locked_until_reset = False
         self._pending: tuple[int, int, bool] | None = None   # first word of a double word
         self._programmed: tuple[int, bytes] | None = None
+        # called after FLASH_ACR changes (the cycle model follows ICEN/DCEN)
+        self.on_control: "Callable[[], None] | None" = None
 
     @property
     def wait_states(self) -> int:
         return self.regs.get(ACR, 0) & 0xF
+
+    @property
+    def cache_enables(self) -> tuple[bool, bool]:
+        """(ICEN, DCEN): whether the ART's instruction and data caches are on."""
+        acr = self.regs.get(ACR, 0)
+        return bool(acr & ACR_ICEN), bool(acr & ACR_DCEN)
 
     # ---- registers ---------------------------------------------------------------
     def write(self, offset: int, size: int, value: int) -> None:
@@ -56,6 +69,8 @@ class FlashController(Peripheral):
             self._write_cr(value)
         else:
             super().write(offset, size, value)
+            if offset == ACR and self.on_control is not None:
+                self.on_control()
 
     def _unlock_step(self, value: int) -> None:
         if self._locked_until_reset:
@@ -163,3 +178,5 @@ class FlashController(Peripheral):
         super().reset()
         self._key_stage, self._locked_until_reset = 0, False
         self._pending = self._programmed = None
+        if self.on_control is not None:
+            self.on_control()
