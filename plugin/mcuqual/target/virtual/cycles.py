@@ -169,25 +169,22 @@ def m4_costs(insns: list[capstone.CsInsn]) -> tuple[int, int, int, int, bool, bo
             high += cost
             previous, previous_loaded, previous_written, previous_size = _OTHER, set(), set(), size
             continue
-        if name in SINGLE_LOADS:
-            pipelined = previous == _LOAD and not (address & previous_loaded)
+        # behind a single load that did not produce its address; a 32-bit one on an odd
+        # halfword may not pipeline (footnote b): the high end charges it the full 2
+        pipelined = previous == _LOAD and not (address & previous_loaded)
+        odd_wide = size == 4 and insn.address % 4 == 2
+        if name in SINGLE_LOADS or (name in SINGLE_STORES and mem is not None and mem.index):
             cost = 1 if pipelined else 2
-            if pipelined and size == 4 and insn.address % 4 == 2:
-                hi_add = 1                    # footnote b: may not pipeline
-            if mem is not None and mem.base == _PC:
-                hi_add = 1                    # literal load: fetch-unit contention
-            kind = _LOAD
-            loaded = set(register_operands(insn)[:1])
-        elif name in SINGLE_STORES:
-            register_offset = mem is not None and mem.index != 0
-            if register_offset:
-                pipelined = previous == _LOAD and not (address & previous_loaded)
-                cost = 1 if pipelined else 2
-                if pipelined and size == 4 and insn.address % 4 == 2:
-                    hi_add = 1
+            if pipelined and odd_wide:
+                hi_add = 1
+            if name in SINGLE_LOADS:
+                if mem is not None and mem.base == _PC:
+                    hi_add = 1                # literal load: fetch-unit contention
+                kind, loaded = _LOAD, set(register_operands(insn)[:1])
             else:
-                cost = 1
-            kind = _STORE
+                kind = _STORE                 # register offset
+        elif name in SINGLE_STORES:           # immediate or no offset: always one cycle
+            cost, kind = 1, _STORE
         elif name in ("ldrd", "strd"):
             cost, kind = 3, _BLOCKING
         elif name in MULTIPLE_TRANSFERS or name.startswith(("ldm", "stm")):
