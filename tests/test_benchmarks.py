@@ -36,3 +36,70 @@ def test_seconds_per_inference(benchmark, tiny_runner_factory, cycle_accurate):
     assert result.output.shape == (10,)
     if cycle_accurate:
         benchmark.extra_info["cycles_per_inference"] = result.cycles_total
+
+
+def _unicorn_alone(runner: MailboxRunner, image: np.ndarray):
+    """The same firmware on unicorn with nothing of the virtual board: memories copied from
+    the booted board, peripherals and the PPB as plain RAM, no hooks, no slicing; runs one
+    inference from the command to mq_inference_done (emu_start's `until`). Returns a
+    callable that does it and the output it produced."""
+    from unicorn import UC_ARCH_ARM, UC_MODE_MCLASS, UC_MODE_THUMB, Uc
+    from unicorn import arm_const
+    from mcuqual.target import mailbox
+
+    board = runner.target
+    regions = [(region.start, region.size) for region in BOARD.memory]
+    uc = Uc(UC_ARCH_ARM, UC_MODE_THUMB | UC_MODE_MCLASS)
+    for start, size in regions:
+        uc.mem_map(start, (size + 0xFFF) & ~0xFFF)
+    uc.mem_map(0x4000_0000, 0x2000_0000)
+    uc.mem_map(0xE000_0000, 0x10_0000)
+    names = [f"r{i}" for i in range(13)] + ["sp", "lr", "pc"]
+    board.write_memory(runner.address + runner.header["input_offset"], image.tobytes())
+    board.write_u32(runner.address + mailbox.offset_of("command"), mailbox.COMMAND_RUN)
+    memory = [(start, board.read_memory(start, size)) for start, size in regions]
+    registers = {name: board.read_core_register(name) for name in names}
+
+    def run() -> None:
+        for start, content in memory:
+            uc.mem_write(start, content)
+        for name, value in registers.items():
+            uc.reg_write(getattr(arm_const, f"UC_ARM_REG_{name.upper()}"), value)
+        uc.emu_start(registers["pc"] | 1, runner.done_address)
+
+    def output() -> np.ndarray:
+        return np.frombuffer(bytes(uc.mem_read(runner.address + runner.header["output_offset"],
+                                               runner.header["output_bytes"])), dtype=np.int8)
+    return run, output
+
+
+def test_plain_emulation_against_unicorn_alone(benchmark, cifar, tmp_path_factory):
+    """#17: a plain ds_cnn_xs inference on the virtual board beside unicorn alone on the same
+    firmware and input, in one run (absolute speeds vary between machines; the ratio is the
+    figure, target <= 1.3). Both must produce the same output bytes."""
+    import time
+
+    from mcuqual.model.zoo import load_model_folder
+    from mcuqual.quantize import tflite_model
+
+    model = load_model_folder(Path(__file__).resolve().parent.parent / "models" / "ds_cnn_xs")
+    flatbuffer = (model.folder / model.tflite_file).read_bytes()
+    info = tflite_model.read(flatbuffer, "ds_cnn_xs")
+    firmware = build_firmware(codegen.generate(flatbuffer, "ds_cnn_xs"), BOARD,
+                              Cache(tmp_path_factory.mktemp("bench-xs")))
+    runner = booted_runner(BOARD, firmware.elf, cycle_accurate=False)
+    image = model.preprocessing.quantize(cifar.test.images[:1], info.input.scale,
+                                         info.input.zero_point)[0]
+    expected = runner.infer(image).output
+    run_alone, output_alone = _unicorn_alone(runner, image)
+    run_alone()                                    # translate once, as the board has
+    started = time.perf_counter()
+    for _ in range(5):
+        run_alone()
+    alone_s = (time.perf_counter() - started) / 5
+    np.testing.assert_array_equal(output_alone(), expected)
+    result = benchmark.pedantic(runner.infer, args=(image,), rounds=5, iterations=1)
+    np.testing.assert_array_equal(result.output, expected)
+    board_s = benchmark.stats.stats.median
+    benchmark.extra_info.update(unicorn_alone_s=alone_s, board_s=board_s,
+                                board_over_unicorn=round(board_s / alone_s, 2))

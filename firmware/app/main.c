@@ -111,6 +111,13 @@ static void mailbox_init(void)
     mq_mailbox.magic = MQ_MAILBOX_MAGIC;     /* last: the host waits for it */
 }
 
+/* Where every inference ends, its results published and logged: a debugger (the virtual
+ * board's runner) can stop here rather than poll the mailbox. Kept as a call of its own. */
+__attribute__((noinline, used)) void mq_inference_done(void)
+{
+    __asm__ volatile("" ::: "memory");
+}
+
 int main(void)
 {
     mq_itm_init();
@@ -149,5 +156,6 @@ int main(void)
         mq_mailbox.sequence += 1u;
         mq_mailbox.state = MQ_STATE_DONE;
         log_summary();
+        mq_inference_done();
     }
 }

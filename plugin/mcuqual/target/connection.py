@@ -230,6 +230,12 @@ class BoardConnection:
     def stop_on_write(self, address: int) -> None:
         pass                                      # polling suffices through a probe
 
+    def stop_at(self, address: int) -> None:
+        """The virtual board runs each inference to `address` in one go (its probe lets an
+        armed stop run uncounted); a physical core is simply polled."""
+        if self.probe.is_virtual:
+            self._guarded("arming the stop", lambda: self.session.probe.target.stop_at(address))
+
     def trace_text(self) -> str:
         if self._swv is not None:
             time.sleep(0.01)                      # let the reader thread drain the probe

@@ -27,6 +27,7 @@ class DebugAccess(Protocol):
     def write_u32(self, address: int, value: int) -> None: ...
     def run(self, until, max_cycles: int, timeout_s: float) -> None: ...
     def stop_on_write(self, address: int) -> None: ...
+    def stop_at(self, address: int) -> None: ...
     def trace_text(self) -> str: ...
 
 
@@ -54,10 +55,14 @@ class MailboxRunner:
 
     def __post_init__(self) -> None:
         with open(self.elf, "rb") as handle:
-            symbol = ELFFile(handle).get_section_by_name(".symtab").get_symbol_by_name("mq_mailbox")
+            symbols = ELFFile(handle).get_section_by_name(".symtab")
+            symbol = symbols.get_symbol_by_name("mq_mailbox")
+            done = symbols.get_symbol_by_name("mq_inference_done")
         if not symbol:
             raise MailboxError(f"{self.elf}: no mq_mailbox symbol.")
         self.address = symbol[0]["st_value"]
+        # the instruction each inference ends at (Thumb bit cleared); older firmware has none
+        self.done_address = done[0]["st_value"] & ~1 if done else None
 
     def _read_header(self) -> dict[str, int]:
         return mailbox.decode_header(self.target.read_memory(self.address, mailbox.HEADER_BYTES))
@@ -89,8 +94,12 @@ class MailboxRunner:
                                f"{self.header['input_bytes']}.")
         sequence = self._field("sequence")
         self.target.write_memory(self.address + self.header["input_offset"], data)
-        self.target.stop_on_write(self.address + mailbox.offset_of("sequence"))
         self.target.write_u32(self.address + mailbox.offset_of("command"), mailbox.COMMAND_RUN)
+        # armed after the command: an armed virtual board runs uncounted until the stop
+        if self.done_address is not None:
+            self.target.stop_at(self.done_address)
+        else:
+            self.target.stop_on_write(self.address + mailbox.offset_of("sequence"))
         self.target.run(lambda: self._field("sequence") != sequence or
                         self._field("state") in (4, 5),
                         self.inference_budget_cycles, self.timeout_s)

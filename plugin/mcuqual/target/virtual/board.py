@@ -27,9 +27,11 @@ from unicorn import (
     UC_ERR_WRITE_PROT,
     UC_ERR_WRITE_UNMAPPED,
     UC_HOOK_BLOCK,
+    UC_HOOK_CODE,
     UC_HOOK_MEM_INVALID,
     UC_HOOK_MEM_READ,
     UC_HOOK_MEM_WRITE,
+    UC_MEM_WRITE_PROT,
     UC_MODE_MCLASS,
     UC_MODE_THUMB,
     UC_PROT_EXEC,
@@ -76,6 +78,14 @@ PERIPHERAL_BASE, PERIPHERAL_SIZE = 0x4000_0000, 0x2000_0000
 PPB_BASE, PPB_SIZE = 0xE000_0000, 0x0010_0000
 EXCP_UDEF, EXCP_SWI, EXCP_BKPT = 1, 2, 7      # unicorn's interrupt numbers
 SLICE_INSTRUCTIONS = 2_000_000
+# Plain emulation (no cycle model) never asks unicorn to count instructions - counting puts
+# a helper call on every instruction - but slices by wall time: N instructions become
+# N / PLAIN_INSTRUCTIONS_PER_S seconds (unicorn's timeout). Such a stop can land inside a
+# peripheral access, which unicorn then runs again on resume; `_mmio_write` drops that
+# replay. While flash is being programmed slices stay counted (a replayed store into flash
+# would program twice).
+PLAIN_INSTRUCTIONS_PER_S = 100_000_000
+MIN_SLICE_US = 200
 
 
 def _page_round(size: int) -> int:
@@ -140,8 +150,8 @@ class VirtualBoard(HaltingDebug, ExceptionEntry):
             self.flash_interface.on_control = follow_acr
             follow_acr()
         self.uc.hook_add(UC_HOOK_MEM_INVALID, self._on_invalid)
-        self.uc.hook_add(UC_HOOK_MEM_WRITE, self._on_flash_write, begin=flash.start,
-                         end=flash.end - 1)
+        self._flash_write_hook: int | None = None
+        self._flash_sync_due = False
         # a store's fix-up lands once its block is done: flash is programmed by code in RAM
         for start, end in self._ram_runs:
             self.uc.hook_add(UC_HOOK_BLOCK, self._apply_fixups, begin=start, end=end - 1)
@@ -149,6 +159,10 @@ class VirtualBoard(HaltingDebug, ExceptionEntry):
         self._cycle_hooks: list[int] = []
         self._stop_hook: int | None = None
         self._stop_armed = False
+        self._stop_skip = False
+        # (pc, address, value) of the last peripheral write, and one to drop as a replay
+        self._last_mmio: tuple[int, int, int] | None = None
+        self._replay: tuple[int, int, int] | None = None
         self._pending_reset = False
         self._exception: int | None = None
         self._emulating = False
@@ -171,9 +185,11 @@ class VirtualBoard(HaltingDebug, ExceptionEntry):
         flash = self._flash_region()
         flash_buffer = ctypes.create_string_buffer(b"\xff" * flash.size, flash.size)
         self._buffers.append(flash_buffer)
-        # writable to the emulator so the flash controller can see stores; a write hook
-        # decides what each store really does (program, or fault as on the part)
-        self.uc.mem_map_ptr(flash.start, flash.size, UC_PROT_READ | UC_PROT_WRITE | UC_PROT_EXEC,
+        # read-only to the core while the flash controller is locked, so a store faults as
+        # on the part; writable, with a write hook that decides what each store really does,
+        # only while it is unlocked (`_sync_flash_writes`): a memory write hook, even on a
+        # range, sends every store of the core through unicorn's slow path
+        self.uc.mem_map_ptr(flash.start, flash.size, UC_PROT_READ | UC_PROT_EXEC,
                             ctypes.addressof(flash_buffer))
         if self.board.boot_alias:
             # boot alias at 0: what a NULL read sees on the real part
@@ -224,7 +240,42 @@ class VirtualBoard(HaltingDebug, ExceptionEntry):
         if peripheral is None:
             self._note_unmodelled(address, "write")
             return
+        access = (uc.reg_read(arm.UC_ARM_REG_PC), address, value)
+        replay, self._replay = self._replay, None
+        if access == replay:
+            return                              # stopped inside it last slice: done already
+        self._last_mmio = access
         peripheral.write(address - peripheral.base, size, value)
+        if peripheral is self.flash_interface and \
+                self.flash_interface.accepts_stores != (self._flash_write_hook is not None):
+            # never stop from here: a stop inside a peripheral access runs that access again
+            # on resume (a second KEYR write would lock the flash). Unlocked, a store into flash
+            # faults until the slice ends (`_on_invalid` then remaps and the store runs again);
+            # locked, the hook refuses stores until the slice ends.
+            if self._emulating:
+                self._flash_sync_due = True
+            else:
+                self._sync_flash_writes()
+
+    def _sync_flash_writes(self) -> None:
+        """Flash writable with the store hook while the controller is unlocked, read-only
+        while it is locked. Between slices only; translated code is dropped, so every store
+        is translated again with (or without) the hook."""
+        self._flash_sync_due = False
+        flash = self._flash_region()
+        wanted = self.flash_interface.accepts_stores
+        if wanted and self._flash_write_hook is None:
+            self.uc.mem_protect(flash.start, flash.size,
+                                UC_PROT_READ | UC_PROT_WRITE | UC_PROT_EXEC)
+            self._flash_write_hook = self.uc.hook_add(UC_HOOK_MEM_WRITE, self._on_flash_write,
+                                                      begin=flash.start, end=flash.end - 1)
+        elif not wanted and self._flash_write_hook is not None:
+            self.uc.hook_del(self._flash_write_hook)
+            self._flash_write_hook = None
+            self.uc.mem_protect(flash.start, flash.size, UC_PROT_READ | UC_PROT_EXEC)
+        else:
+            return
+        self.uc.ctl_flush_tb()
 
     def _note_unmodelled(self, address: int, access: str) -> None:
         if address not in self.unmodelled:
@@ -272,10 +323,12 @@ class VirtualBoard(HaltingDebug, ExceptionEntry):
             self._cycle_hooks = [self.uc.hook_add(UC_HOOK_BLOCK, on_block)] + [
                 self.uc.hook_add(UC_HOOK_MEM_READ, on_read, begin=start, end=end - 1)
                 for start, end in model.data_ranges]
-        elif not enabled:
+            self.uc.ctl_flush_tb()      # unicorn keeps code translated before a hook: drop it
+        elif not enabled and self._cycle_hooks:
             for hook in self._cycle_hooks:
                 self.uc.hook_del(hook)
             self._cycle_hooks = []
+            self.uc.ctl_flush_tb()      # and code translated with the hooks' calls
 
     def cycle_band(self) -> tuple[int, int, int] | None:
         """(nominal, low, high) cycles between the first and the last DWT_CYCCNT read
@@ -353,8 +406,31 @@ class VirtualBoard(HaltingDebug, ExceptionEntry):
         self.write_core_register("xpsr", 1 << 24)     # Thumb bit
         self._pending_reset = False
         self.flash_interface.reset()
+        self._sync_flash_writes()
         self.halted, self.lockup, self.fault = halt, False, None
         self._reset_sticky = True
+
+    @property
+    def stop_armed(self) -> bool:
+        """A `stop_at` or `stop_on_write` is armed and has not fired yet."""
+        return self._stop_armed
+
+    def stop_at(self, address: int) -> None:
+        """Stop emulation once, when the core next reaches `address` (e.g. the firmware's
+        mq_inference_done), before executing it. A code hook on that one instruction: unlike
+        a write hook it costs nothing elsewhere."""
+        if self._stop_hook is not None:
+            self.uc.hook_del(self._stop_hook)
+        self._stop_armed = True
+        self._stop_skip = self.read_core_register("pc") == address   # resting on it now
+
+        def on_code(uc, pc, size, data):
+            if self._stop_skip:
+                self._stop_skip = False
+            elif self._stop_armed:
+                self._stop_armed = False
+                uc.emu_stop()
+        self._stop_hook = self.uc.hook_add(UC_HOOK_CODE, on_code, begin=address, end=address)
 
     def stop_on_write(self, address: int) -> None:
         """Stop emulation once, as soon as the firmware next writes `address` (a mailbox field)."""
@@ -371,6 +447,13 @@ class VirtualBoard(HaltingDebug, ExceptionEntry):
 
     def _on_invalid(self, uc, access, address, size, value, data) -> bool:
         self._invalid = (access, address, size)
+        flash = self._flash_region()
+        if access == UC_MEM_WRITE_PROT and flash.start <= address < flash.end:
+            if self.flash_interface.accepts_stores:
+                self._flash_sync_due = True     # unlocked in this slice: remap, run it again
+            else:
+                self.flash_interface.store(address, size, value)   # its error flag (PGSERR)
+                self._flash_fault = address
         return False
 
     def _on_exception(self, uc, number: int, data) -> None:
@@ -442,18 +525,32 @@ class VirtualBoard(HaltingDebug, ExceptionEntry):
         pc = self.read_core_register("pc")
         self._invalid, self._exception = None, None
         self._emulating = True
+        timeout_us = 0
         if self.cycle_accurate and count > 1:       # the block hook ends the slice
             self._slice_end_cycles, count = self.cycle_model.cycles + count, 0
         else:
             self._slice_end_cycles = 1 << 62
+            if count > 1 and self._flash_write_hook is None:
+                timeout_us = max(MIN_SLICE_US, count * 1_000_000 // PLAIN_INSTRUCTIONS_PER_S)
+                count = 0
+        self._last_mmio = None
         try:
-            self.uc.emu_start(pc | 1, 0, count=count)
+            self.uc.emu_start(pc | 1, 0, timeout=timeout_us, count=count)
             error = None
         except UcError as exc:
             error = exc
         finally:
             self._emulating = False
+            # stopped inside a peripheral write: its instruction runs again, the write must not
+            if self._last_mmio is not None and \
+                    self._last_mmio[0] == self.uc.reg_read(arm.UC_ARM_REG_PC):
+                self._replay = self._last_mmio
             self._apply_fixups()
+            if self._flash_sync_due:
+                self._sync_flash_writes()
+                if error is not None and error.errno == UC_ERR_WRITE_PROT and \
+                        self._flash_fault is None:
+                    error, self._invalid = None, None     # the store runs again, now hooked
         self._retire_sticky = True
         if error is not None or self._flash_fault is not None or self._exception is not None:
             self._enter_fault(self._fault_status(error))

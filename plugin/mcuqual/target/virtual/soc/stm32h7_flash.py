@@ -234,6 +234,12 @@ class FlashController(Peripheral):
         self._flag(bank, SR_EOP)
 
     # ---- programming through the bus --------------------------------------------------
+    @property
+    def accepts_stores(self) -> bool:
+        """A bank unlocked: CPU stores into flash reach the controller (which programs them
+        with PG set, or flags and faults them); all locked, every store faults."""
+        return any(not self.regs.get(self._reg(bank, CR), 0) & CR_LOCK for bank in self._banks)
+
     def store(self, address: int, size: int, value: int) -> bool:
         """A CPU store into flash, before it lands; True when absorbed, False to fault."""
         self._recommit()

@@ -133,6 +133,12 @@ class FlashController(Peripheral):
             self.on_change(offset, size)
 
     # ---- programming through the bus -------------------------------------------
+    @property
+    def accepts_stores(self) -> bool:
+        """Unlocked: CPU stores into flash reach the controller (which programs them with
+        PG set, or flags and faults them); locked, every store faults."""
+        return not self.regs.get(CR, 0) & CR_LOCK
+
     def store(self, address: int, size: int, value: int) -> bool:
         """A CPU store into flash; True when it programmed (or was absorbed), False to fault."""
         cr = self.regs.get(CR, 0)

@@ -159,6 +159,12 @@ class FlashController(Peripheral):
         self._flag(bit)
         self._quad, self._words = None, []
 
+    @property
+    def accepts_stores(self) -> bool:
+        """Unlocked: CPU stores into flash reach the controller (which programs them with
+        PG set, or flags and faults them); locked, every store faults."""
+        return not self.regs.get(NSCR, 0) & NSCR_LOCK
+
     def store(self, address: int, size: int, value: int) -> bool:
         """A CPU store into flash, called before it lands; True when it was taken (programmed
         or refused with an error flag, as the part does), False for a bus fault."""
