@@ -521,7 +521,9 @@ class VirtualBoard(HaltingDebug, ExceptionEntry):
         return FaultStatus(0, HFSR_FORCED, 0, 0, f"emulation error: {error}")
 
     def _execute(self, count: int) -> int:
-        """Run up to `count` instructions from PC; returns how many were asked for."""
+        """Run up to `count` instructions from PC; returns how many were asked for (a plain
+        slice bounded by wall time stands for that many)."""
+        asked = count
         pc = self.read_core_register("pc")
         self._invalid, self._exception = None, None
         self._emulating = True
@@ -556,7 +558,7 @@ class VirtualBoard(HaltingDebug, ExceptionEntry):
             self._enter_fault(self._fault_status(error))
         elif self._pending_reset:
             self.system_reset()
-        return count
+        return count if self.cycle_accurate else asked
 
     def advance(self, instructions: int) -> int:
         """Let a running core execute up to `instructions`; a halted or locked-up core stays.
