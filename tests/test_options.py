@@ -55,3 +55,19 @@ def test_board_all_collects_every_board_folder(project):
     assert len(ids) == 3 * 5
     assert {line.split("[")[1].split("-")[0] for line in ids} == {"stm32h743", "stm32l4r9",
                                                                    "stm32u585"}
+
+
+def test_parallel_runs_keep_a_models_tests_together():
+    """pytest-xdist's scope of a test (mcuqual.plugin.xdist_scheduling): its model, whatever
+    the board or requirement; a model whose name extends another's is told apart."""
+    from mcuqual.plugin.xdist_scheduling import model_scope
+
+    pairs = [(b, m) for b in ("stm32l4r9", "stm32u585") for m in ("ds_cnn", "ds_cnn_s")]
+    pairs.sort(key=lambda p: -len(p[0]) - len(p[1]))
+    case = "qualification/test_requirements.py::test_requirement[{}]"
+    assert model_scope(case.format("stm32l4r9-ds_cnn_s-REQ-ACC"), pairs) == "model:ds_cnn_s"
+    assert model_scope(case.format("stm32u585-ds_cnn-REQ-LATENCY"), pairs) == "model:ds_cnn"
+    assert model_scope("qualification/test_regressions.py::test_regression[stm32u585-ds_cnn_s]",
+                       pairs) == "model:ds_cnn_s"
+    assert model_scope(case.format("stm32h743-ds_cnn-REQ-ACC"), pairs) is None   # not in the run
+    assert model_scope("tests/test_x.py::test_plain", pairs) is None

@@ -8,6 +8,7 @@ that qualifies something.
 """
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from pathlib import Path
@@ -161,7 +162,33 @@ def pytest_configure(config: pytest.Config) -> None:
     if capman is not None:
         session.live_output = capman.global_and_fixture_disabled
     config.stash[SESSION_KEY] = session
+    worker = _xdist_worker(config)
+    if worker is not None:       # a pytest-xdist worker drives its own unit of each virtual board
+        from mcuqual.target.probes import VIRTUAL_UNIT_ENV
+        os.environ[VIRTUAL_UNIT_ENV] = worker
     _stop_on_sigterm(config)
+
+
+def _xdist_worker(config: pytest.Config) -> str | None:
+    """This process's pytest-xdist worker id ('gw0', ...), None outside a worker."""
+    workerinput = getattr(config, "workerinput", None)
+    return workerinput.get("workerid") if workerinput else None
+
+
+def _xdist_controller(config: pytest.Config) -> bool:
+    return _xdist_worker(config) is None and getattr(config.option, "dist", "no") != "no"
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """pytest-xdist controller: with the default distribution (load, or loadgroup and
+    worksteal, which would split a model too) a model's tests all go to one worker."""
+    qual = config.stash.get(SESSION_KEY, None)
+    if qual is None or config.getoption("dist") not in ("load", "loadgroup", "worksteal"):
+        return None                                 # xdist's own choice
+    from mcuqual.plugin.xdist_scheduling import ModelScheduling
+    return ModelScheduling(config, log, boards=[b.name for b in qual.boards],
+                           models=[m.name for m in qual.models])
 
 
 def _stop_on_sigterm(config: pytest.Config) -> None:
@@ -236,8 +263,9 @@ def pytest_runtestloop(session: pytest.Session) -> None:
     config = session.config
     alluredir = getattr(config.option, "allure_report_dir", None)
     if (not getattr(config.option, "mcuqual_fresh_alluredir", False) or not alluredir
-            or config.option.collectonly or not session.items):
-        return
+            or config.option.collectonly or _xdist_worker(config) is not None
+            or not (session.items or _xdist_controller(config))):
+        return          # pytest-xdist: the controller (which collects nothing) empties it
     for pattern in ALLURE_RESULT_PATTERNS:
         for path in Path(alluredir).glob(pattern):
             if path.is_file():
@@ -337,9 +365,31 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem):
                     f"({outcome.excinfo[1] or 'KeyboardInterrupt'}); it has no verdict.")
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    """pytest-xdist controller: a worker is done; fold its verdicts into this run's, which
+    writes the one report. A worker that died takes its results with it: an error."""
+    qual = node.config.stash.get(SESSION_KEY, None)
+    if qual is None:
+        return
+    from mcuqual.qualify.workers import WorkerResults, merge
+
+    blob = getattr(node, "workeroutput", {}).get("mcuqual")
+    if blob is not None:
+        merge(qual, WorkerResults.loads(blob))
+    if error is not None:
+        qual.outcome.errors.append(f"worker {node.gateway.id} went down: "
+                                   f"{str(error).splitlines()[0] if str(error) else 'crashed'}")
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     qual = session.config.stash.get(SESSION_KEY, None)
     if qual is None:
+        return
+    if _xdist_worker(session.config) is not None:
+        # the controller writes the report from every worker's results
+        from mcuqual.qualify.workers import WorkerResults
+        session.config.workeroutput["mcuqual"] = WorkerResults.of(qual).dumps()
         return
     from mcuqual.qualify.run import update_baseline
     from mcuqual.qualify.verdicts import Status

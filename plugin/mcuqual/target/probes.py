@@ -11,6 +11,9 @@ from mcuqual.common.errors import ConfigError
 
 VIRTUAL = "virtual"
 AUTO = "auto"
+# Which unit of each virtual board this process drives (as two physical boards of one kind
+# on two probes): each unit keeps its own flash. Parallel workers (pytest-xdist) set it.
+VIRTUAL_UNIT_ENV = "MCUQUAL_VIRTUAL_BOARD_UNIT"
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from unicorn import UcError
 from mcuqual.boards.profile import Board, available_boards, load_board
 from mcuqual.common.cache import CACHE_ENV
 from mcuqual.common.errors import McuqualError
+from mcuqual.target.probes import VIRTUAL_UNIT_ENV
 
 log = logging.getLogger("mcuqual.virtual")
 PREFIX = "virtual-"
@@ -77,7 +78,8 @@ def virtual_boards() -> dict[str, Board]:
 
 
 def flash_store_path(board: Board) -> Path:
-    """Where the board keeps its flash: $MCUQUAL_VIRTUAL_BOARDS_DIR, else the cache."""
+    """Where the board keeps its flash: $MCUQUAL_VIRTUAL_BOARDS_DIR, else the cache; one
+    file per unit ($MCUQUAL_VIRTUAL_BOARD_UNIT)."""
     from mcuqual.common.paths import find_repo_root
     if os.environ.get(VIRTUAL_BOARDS_ENV):
         root = Path(os.environ[VIRTUAL_BOARDS_ENV])
@@ -85,7 +87,8 @@ def flash_store_path(board: Board) -> Path:
         root = Path(os.environ.get(CACHE_ENV,
                                    find_repo_root(Path.cwd()) / ".cache" / "mcuqual")) / \
             "virtual-boards"
-    return root / board.name / "flash.bin"
+    unit = os.environ.get(VIRTUAL_UNIT_ENV, "")
+    return root / board.name / (f"flash-{unit}.bin" if unit else "flash.bin")
 
 
 class VirtualMemoryInterface(MemoryInterface):

@@ -70,6 +70,7 @@ from mcuqual.target.virtual.arm.exceptions import ExceptionEntry
 from mcuqual.target.virtual.arm.tpiu import Tpiu
 from mcuqual.target.virtual.errors import TargetFaultError, TargetTimeoutError
 from mcuqual.target.virtual.soc import SOCS, soc_class
+from mcuqual.target.virtual.watchdog import SliceWatchdog
 
 log = logging.getLogger("mcuqual.virtual")
 
@@ -80,12 +81,12 @@ EXCP_UDEF, EXCP_SWI, EXCP_BKPT = 1, 2, 7      # unicorn's interrupt numbers
 SLICE_INSTRUCTIONS = 2_000_000
 # Plain emulation (no cycle model) never asks unicorn to count instructions - counting puts
 # a helper call on every instruction - but slices by wall time: N instructions become
-# N / PLAIN_INSTRUCTIONS_PER_S seconds (unicorn's timeout). Such a stop can land inside a
+# N / PLAIN_INSTRUCTIONS_PER_S seconds (watchdog.py). Such a stop can land inside a
 # peripheral access, which unicorn then runs again on resume; `_mmio_write` drops that
 # replay. While flash is being programmed slices stay counted (a replayed store into flash
 # would program twice).
 PLAIN_INSTRUCTIONS_PER_S = 100_000_000
-MIN_SLICE_US = 200
+MIN_SLICE_S = 0.0002
 
 
 def _page_round(size: int) -> int:
@@ -160,6 +161,7 @@ class VirtualBoard(HaltingDebug, ExceptionEntry):
         self._stop_hook: int | None = None
         self._stop_armed = False
         self._stop_skip = False
+        self._watchdog: SliceWatchdog | None = None     # started by the first plain slice
         # (pc, address, value) of the last peripheral write, and one to drop as a replay
         self._last_mmio: tuple[int, int, int] | None = None
         self._replay: tuple[int, int, int] | None = None
@@ -527,21 +529,27 @@ class VirtualBoard(HaltingDebug, ExceptionEntry):
         pc = self.read_core_register("pc")
         self._invalid, self._exception = None, None
         self._emulating = True
-        timeout_us = 0
+        wall_s = 0.0
         if self.cycle_accurate and count > 1:       # the block hook ends the slice
             self._slice_end_cycles, count = self.cycle_model.cycles + count, 0
         else:
             self._slice_end_cycles = 1 << 62
             if count > 1 and self._flash_write_hook is None:
-                timeout_us = max(MIN_SLICE_US, count * 1_000_000 // PLAIN_INSTRUCTIONS_PER_S)
+                wall_s = max(MIN_SLICE_S, count / PLAIN_INSTRUCTIONS_PER_S)
                 count = 0
         self._last_mmio = None
+        if wall_s:
+            if self._watchdog is None:
+                self._watchdog = SliceWatchdog(self.uc)
+            self._watchdog.arm(wall_s)
         try:
-            self.uc.emu_start(pc | 1, 0, timeout=timeout_us, count=count)
+            self.uc.emu_start(pc | 1, 0, count=count)
             error = None
         except UcError as exc:
             error = exc
         finally:
+            if wall_s:
+                self._watchdog.disarm()
             self._emulating = False
             # stopped inside a peripheral write: its instruction runs again, the write must not
             if self._last_mmio is not None and \
@@ -593,4 +601,7 @@ class VirtualBoard(HaltingDebug, ExceptionEntry):
         self.halted = True
 
     def close(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.close()
+            self._watchdog = None
         self.uc = None
