@@ -99,6 +99,8 @@ def test_every_core_has_a_model_with_the_boards_interface():
     # computes each inference's own band from its ranged totals (its fixed band is a fallback)
     assert CYCLE_MODELS["cortex-m7"].UNCERTAINTY > CYCLE_MODELS["cortex-m33"].UNCERTAINTY
     assert hasattr(CYCLE_MODELS["cortex-m4"], "band_counters")
+    assert hasattr(CYCLE_MODELS["cortex-m33"], "band_counters")
+    assert hasattr(CYCLE_MODELS["cortex-m7"], "band_counters")
 
 
 def test_the_m4_model_keeps_its_counts_and_its_old_face():
@@ -502,3 +504,42 @@ def test_lru_cache_replaces_the_least_recently_used_way():
     (0x1FC0, True), (0x40000000, True), (-1, False)])
 def test_thumb2_modified_immediates(value, shifted):
     assert is_shifted_constant(value) is shifted
+
+
+def test_m33_ranged_rules_are_costed_at_both_ends(asm):
+    """The M33's open ranges (cycles_m33: divide 2-12, taken-branch refill 1-2, ICACHE
+    miss overhead 0-3 beyond the wait states) are kept as low and high totals beside the
+    nominal count (divide 7, refill 1, overhead 1), as the M4's are."""
+    code = asm("sdiv r0, r1, r2\nsubs r3, #1\nbne .-6", "cortex-m33")
+    model = _m33(wait_states=4)
+    fetch = lambda address, size: code                   # noqa: E731
+    # SRAM (no ICACHE); the 16-bit bne pairs with the 16-bit subs: 0 when it falls through
+    model.on_block(SRAM, len(code), fetch)
+    assert model.band_counters() == (7 + 1 + 0, 2 + 1 + 0, 12 + 1 + 0)
+    # back to the top: taken after a flag-setting instruction, 1 + refill (1 / 1 / 2)
+    model.on_block(SRAM, len(code), fetch)
+    assert model.band_counters() == (8 + 2 + 8, 3 + 2 + 3, 13 + 3 + 13)
+    model.on_data_read(FLASH + 0x40)                     # a flash read that misses
+    assert model.band_counters() == (18 + 4 + 1, 8 + 4 + 0, 29 + 4 + 3)
+    model.on_data_read(FLASH + 0x44)                     # same 16-byte line: a hit
+    assert model.band_counters() == (23, 12, 36)
+
+
+def test_m7_ranged_rules_are_costed_at_both_ends(asm):
+    """The M7's open ranges (cycles_m7: divide 2-12, taken-branch bubble 0-2, misprediction
+    6-11, AXI overhead 0-5) are kept as low and high totals beside the nominal count
+    (divide 7, bubble 1, misprediction 8, overhead 2)."""
+    code = asm("sdiv r0, r1, r2\nsubs r3, #1\nbne .-6", "cortex-m7")
+    model = _m7(wait_states=4)
+    fetch = lambda address, size: code                   # noqa: E731
+    model.on_block(SRAM, len(code), fetch)
+    first = model.band_counters()
+    assert first[1] == first[0] - 5 and first[2] == first[0] + 5    # the divide alone
+    # back to the top: the 2-bit counter starts weakly not-taken, so this is mispredicted
+    model.on_block(SRAM, len(code), fetch)
+    assert model.band_counters() == (2 * first[0] + 8, 2 * first[1] + 6, 2 * first[2] + 11)
+    model.on_block(SRAM, len(code), fetch)              # predicted taken now: the bubble
+    assert model.band_counters() == (3 * first[0] + 9, 3 * first[1] + 6, 3 * first[2] + 13)
+    before = model.band_counters()
+    model.on_data_read(FLASH + 0x40)                     # a flash line: 2 x (4 + 1 + 0/2/5)
+    assert [b - a for a, b in zip(before, model.band_counters())] == [14, 10, 20]

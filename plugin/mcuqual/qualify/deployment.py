@@ -390,8 +390,8 @@ class Deployment:
         if self.probe.is_virtual:
             evidence = Evidence.EMULATED
             model = cycle_model_class(self.board)
-            computed = ("costed at both ends of the TRM's ranges for this model's own "
-                        "instructions, widened for what the model leaves out"
+            computed = ("costed at both ends of the cycle model's open ranges for this "
+                        "model's own instructions, widened for what the model leaves out"
                         if run.cycle_range is not None else "the core's fixed band")
             how = (f"DWT cycle count of one inference on the virtual {self.board.name} "
                    f"({self.board.core} cycle model from its TRM, {self.board.clock_hz / 1e6:g} MHz; "

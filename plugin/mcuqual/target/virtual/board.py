@@ -54,6 +54,7 @@ from mcuqual.target.fault_status import (
     FaultStatus,
 )
 from mcuqual.target.virtual.cycles import CYCLE_MODELS
+from mcuqual.target.virtual.cycles_common import thumb_disassembler
 from mcuqual.target.virtual.arm.coresight import M4_IDS, Peripheral
 from mcuqual.target.virtual.arm.debug import (
     DEMCR_OFFSET_IN_SCS,
@@ -162,9 +163,11 @@ class VirtualBoard(HaltingDebug, ExceptionEntry):
         self._stop_armed = False
         self._stop_skip = False
         self._watchdog: SliceWatchdog | None = None     # started by the first plain slice
-        # (pc, address, value) of the last peripheral write, and one to drop as a replay
-        self._last_mmio: tuple[int, int, int] | None = None
-        self._replay: tuple[int, int, int] | None = None
+        # (address, value) of a peripheral write not yet followed by another peripheral
+        # access in this slice, and one to drop as a replay (see _execute)
+        self._last_mmio: tuple[int, int] | None = None
+        self._replay: tuple[int, int] | None = None
+        self._stores = thumb_disassembler(detail=False)
         self._pending_reset = False
         self._exception: int | None = None
         self._emulating = False
@@ -230,6 +233,7 @@ class VirtualBoard(HaltingDebug, ExceptionEntry):
 
     def _mmio_read(self, uc, offset: int, size: int, base: int) -> int:
         address = base + offset
+        self._last_mmio = None                  # the write before it has retired
         peripheral = self._peripheral(address)
         if peripheral is None:
             self._note_unmodelled(address, "read")
@@ -242,11 +246,11 @@ class VirtualBoard(HaltingDebug, ExceptionEntry):
         if peripheral is None:
             self._note_unmodelled(address, "write")
             return
-        access = (uc.reg_read(arm.UC_ARM_REG_PC), address, value)
+        access = (address, value)
         replay, self._replay = self._replay, None
-        if access == replay:
-            return                              # stopped inside it last slice: done already
         self._last_mmio = access
+        if access == replay:
+            return                              # the slice stopped on it: done already
         peripheral.write(address - peripheral.base, size, value)
         if peripheral is self.flash_interface and \
                 self.flash_interface.accepts_stores != (self._flash_write_hook is not None):
@@ -407,6 +411,7 @@ class VirtualBoard(HaltingDebug, ExceptionEntry):
         self.write_core_register("pc", pc & ~1)
         self.write_core_register("xpsr", 1 << 24)     # Thumb bit
         self._pending_reset = False
+        self._replay = None                      # a reset leaves no store to run again
         self.flash_interface.reset()
         self._sync_flash_writes()
         self.halted, self.lockup, self.fault = halt, False, None
@@ -522,6 +527,14 @@ class VirtualBoard(HaltingDebug, ExceptionEntry):
             return FaultStatus(UNDEFINSTR, HFSR_FORCED, 0, 0)
         return FaultStatus(0, HFSR_FORCED, 0, 0, f"emulation error: {error}")
 
+    def _on_store(self, pc: int) -> bool:
+        try:
+            code = bytes(self.uc.mem_read(pc, 4))
+        except UcError:
+            return False
+        insn = next(self._stores.disasm(code, pc, 1), None)
+        return insn is not None and insn.mnemonic.startswith(("str", "stm", "push"))
+
     def _execute(self, count: int) -> int:
         """Run up to `count` instructions from PC; returns how many were asked for (a plain
         slice bounded by wall time stands for that many)."""
@@ -551,9 +564,14 @@ class VirtualBoard(HaltingDebug, ExceptionEntry):
             if wall_s:
                 self._watchdog.disarm()
             self._emulating = False
-            # stopped inside a peripheral write: its instruction runs again, the write must not
+            # A stop that lands on a peripheral write leaves the PC on that store, and unicorn
+            # runs it (and its callback) again on resume; the PC a callback reads is not
+            # exact, the PC after the stop is. The slice's last peripheral access was a write
+            # and the core stands on a store: that write is dropped once when it comes again.
+            # (A loop whose block starts with a store that rewrites the same value, with no
+            # other peripheral access between, loses one identical write: harmless.)
             if self._last_mmio is not None and \
-                    self._last_mmio[0] == self.uc.reg_read(arm.UC_ARM_REG_PC):
+                    self._on_store(self.uc.reg_read(arm.UC_ARM_REG_PC)):
                 self._replay = self._last_mmio
             self._apply_fixups()
             if self._flash_sync_due:

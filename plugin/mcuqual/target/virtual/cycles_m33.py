@@ -89,6 +89,16 @@ DEFAULTS = {"icache_kb": 8, "icache_ways": 2, "icache_line_bytes": 16,
             "icache_miss_overhead": 1, "branch_refill": 1, "divide_cycles": 7}
 
 
+# The ends of the ranges the sources leave open, costed beside the nominal rules (the
+# model's `cycles_low` / `cycles_high`): divide 2-12 (the M4 TRM's range; data dependent),
+# the taken-branch refill 1-2 (1 measured on an r1p0, 2 the M4's common case), and the
+# ICACHE miss cost beyond the wait states 0-3 (RM0456 gives no figure). A board's knob
+# outside a range widens it.
+DIVIDE_RANGE = (2, 12)
+REFILL_RANGE = (1, 2)
+MISS_OVERHEAD_RANGE = (0, 3)
+
+
 @dataclass(frozen=True)
 class M33Block:
     cycles: int                  # the block's cost when its final branch falls through
@@ -96,6 +106,10 @@ class M33Block:
     ends_in_branch: bool
     fallthrough: int             # address after the block
     lines: tuple[int, ...]       # ICACHE lines its code spans (flash code only)
+    low: int = 0                 # `cycles` and `taken_extra` with every ranged rule at
+    taken_low: int = 0           # its low end ...
+    high: int = 0                # ... and at its high end
+    taken_high: int = 0
 
 
 @dataclass
@@ -207,13 +221,19 @@ class CortexM33Model:
                "stall, two-cycle result latency of multiplies and shifted operands, 16-bit "
                "branch pairing; flash behind an 8 KB 2-way ICACHE of 16-byte lines shared by "
                "code and flash data, a miss costing the programmed wait states + 1.")
+    # the fixed band, used only where an inference's own range is not known (no DWT reads)
     UNCERTAINTY = (0.10, 0.15)
     UNCERTAINTY_WHY = (
         "The M33 TRM gives no instruction timings: the rules are the M4 TRM's Table 3-1 changed "
         "where published M33 r1p0 measurements differ, and the ICACHE miss cost and line size "
-        "are assumptions. Re-costing a recorded ds_cnn_lite inference with the alternatives "
-        "(refill 2, miss overhead 0-3, 32-byte lines, 1-way) moves it -2 % / +7 %; the band "
-        "leaves room for the rules taken from measurement rather than the manual.")
+        "are assumptions. Every inference is costed at both ends of the open ranges (divide "
+        "2-12, taken-branch refill 1-2, ICACHE miss overhead 0-3 cycles beyond the wait "
+        "states), and its figure carries that band widened by 8 % each way for what no rule "
+        "covers: rules taken from measurement rather than the manual, the ICACHE geometry "
+        "(32-byte lines or 1-way move a recorded ds_cnn_lite inference by a few %) and the "
+        "flash prefetch.")
+    # added to the computed band on each side for what no rule covers
+    UNMODELLED = (0.08, 0.08)
 
     def __init__(self, flash_start: int, flash_end: int, wait_states: Callable[[], int],
                  params: dict | None = None) -> None:
@@ -222,6 +242,8 @@ class CortexM33Model:
         self.wait_states = wait_states
         self.params = knobs
         self.cycles = 0
+        self.cycles_low = 0
+        self.cycles_high = 0
         self.icache = LruCache(int(knobs["icache_kb"]) * 1024, int(knobs["icache_ways"]),
                                int(knobs["icache_line_bytes"]))
         self._miss_overhead = int(knobs["icache_miss_overhead"])
@@ -248,32 +270,48 @@ class CortexM33Model:
         if block is None:
             insns = list(self._disassembler.disasm(bytes(code), address))
             cycles, taken_extra, branch = m33_costs(insns, self._divide, self._refill)
+            low, taken_low, _ = m33_costs(insns, min(DIVIDE_RANGE[0], self._divide),
+                                          min(REFILL_RANGE[0], self._refill))
+            high, taken_high, _ = m33_costs(insns, max(DIVIDE_RANGE[1], self._divide),
+                                            max(REFILL_RANGE[1], self._refill))
             shift = self.icache.shift
             in_flash = self.flash_start <= address < self.flash_end
             lines = tuple(range(address >> shift, ((address + max(1, len(code)) - 1) >> shift) + 1))
             block = M33Block(cycles, taken_extra, branch, address + len(code),
-                             lines if in_flash else ())
+                             lines if in_flash else (), low, taken_low, high, taken_high)
             self._blocks[key] = block
         return block
 
-    def _miss(self) -> int:
-        return self.wait_states() + self._miss_overhead
+    def _miss(self) -> None:
+        wait = self.wait_states()
+        self.cycles += wait + self._miss_overhead
+        self.cycles_low += wait + min(MISS_OVERHEAD_RANGE[0], self._miss_overhead)
+        self.cycles_high += wait + max(MISS_OVERHEAD_RANGE[1], self._miss_overhead)
 
     def on_block(self, address: int, size: int, fetch: Callable[[int, int], bytes]) -> None:
         block = self._blocks.get((address, size)) or self.cost(address, fetch(address, size))
         previous = self._previous
         if previous is not None and previous.ends_in_branch and address != previous.fallthrough:
             self.cycles += previous.taken_extra
+            self.cycles_low += previous.taken_low
+            self.cycles_high += previous.taken_high
         touch = self.icache.touch
         for line in block.lines:
             if not touch(line):
-                self.cycles += self._miss()
+                self._miss()
         self.cycles += block.cycles
+        self.cycles_low += block.low
+        self.cycles_high += block.high
         self._previous = block
 
     def on_data_read(self, address: int) -> None:
         if not self.icache.touch_address(address):
-            self.cycles += self._miss()
+            self._miss()
+
+    def band_counters(self) -> tuple[int, int, int]:
+        """(nominal, low, high) cycles so far: the low and high totals cost every ranged
+        rule at that end of its range."""
+        return self.cycles, self.cycles_low, self.cycles_high
 
     def forget_code(self, start: int, end: int) -> None:
         """Code in [start, end) changed (flash programmed): cost its blocks afresh."""

@@ -110,6 +110,15 @@ DEFAULTS = {"axi_clock_divider": 2, "axi_overhead": 2, "mispredict_cycles": 8,
             "taken_branch_cycles": 1, "divide_cycles": 7, "icache_kb": 16, "dcache_kb": 16,
             "dcache_timed_ram": []}
 LINE_BYTES = 32                     # TRM 5.9: both caches
+# The ends of the ranges the sources leave open, costed beside the nominal rules (the
+# model's `cycles_low` / `cycles_high`): divide 2-12 (data dependent; LLVM's latency 7 is
+# one value), the taken-branch bubble 0-2, the misprediction 6-11 cycles (measured 6-8 on
+# an H743, up to 11 reported for the pipeline's depth) and the AXI overhead 0-5 AXI cycles.
+# A board's knob outside a range widens it.
+DIVIDE_RANGE = (2, 12)
+TAKEN_RANGE = (0, 2)
+MISPREDICT_RANGE = (6, 11)
+AXI_OVERHEAD_RANGE = (0, 5)
 ICACHE_WAYS, DCACHE_WAYS = 2, 4
 
 # producer profile -> consumer operand kind -> cycles from producer issue to consumer issue
@@ -336,6 +345,8 @@ class M7Block:
     branch: str | None           # DIRECT, CONDITIONAL, INDIRECT or None
     fallthrough: int             # address after the block: also the branch's predictor key
     lines: tuple[int, ...]       # I-cache lines its code spans (flash code only)
+    low: int = 0                 # the schedule with divides at the low end of their range
+    high: int = 0                # ... and at the high end
 
 
 class CortexM7Model:
@@ -348,15 +359,20 @@ class CortexM7Model:
                "2-bit branch prediction with an 8-cycle misprediction, 16 KB 2-way I-cache "
                "and 16 KB 4-way D-cache of 32-byte lines in front of the AXI flash, a miss "
                "costing 2 x (LATENCY + 1 + 2) CPU cycles; DTCM without wait states.")
+    # the fixed band, used only where an inference's own range is not known (no DWT reads)
     UNCERTAINTY = (0.20, 0.30)
     UNCERTAINTY_WHY = (
         "The M7 TRM publishes neither instruction timings nor dual-issue rules: pairing, "
         "latencies, prediction and the AXI miss cost come from LLVM's M7 model and STM32H7 "
-        "measurements. Re-costing a recorded ds_cnn_lite inference with the plausible "
-        "alternatives moves it -10 % (DSP operations pairing as the younger instruction), "
-        "+6 % (no load pairs: bank conflicts), +/-4 % (taken-branch bubble 0-2), -2/+2 % "
-        "(misprediction 6-11), +/-1 % (AXI overhead 0-5); store-buffer stalls of byte stores, "
-        "unaligned loads and fetch-bandwidth limits are not modelled and would add cycles.")
+        "measurements. Every inference is costed at both ends of the open ranges (divide "
+        "2-12, taken-branch bubble 0-2, misprediction 6-11, AXI overhead 0-5), and its figure "
+        "carries that band widened by what no rule covers: -12 % (re-costing a recorded "
+        "ds_cnn_lite inference with DSP operations pairing as the younger instruction moves "
+        "it -10 %) and +22 % (no load pairs - bank conflicts - moves it +6 %; store-buffer "
+        "stalls of byte stores, unaligned loads and fetch-bandwidth limits are not modelled "
+        "and would add cycles).")
+    # added to the computed band on each side for what no rule covers
+    UNMODELLED = (0.12, 0.22)
 
     def __init__(self, flash_start: int, flash_end: int, wait_states: Callable[[], int],
                  params: dict | None = None,
@@ -366,6 +382,8 @@ class CortexM7Model:
         self.flash_start, self.flash_end = flash_start, flash_end
         self.wait_states = wait_states
         self.cycles = 0
+        self.cycles_low = 0
+        self.cycles_high = 0
         self.icache = LruCache(int(knobs["icache_kb"]) * 1024, ICACHE_WAYS, LINE_BYTES)
         self.dcache = LruCache(int(knobs["dcache_kb"]) * 1024, DCACHE_WAYS, LINE_BYTES)
         self._divider = int(knobs["axi_clock_divider"])
@@ -374,7 +392,13 @@ class CortexM7Model:
         self._taken = int(knobs["taken_branch_cycles"])
         self._divide = int(knobs["divide_cycles"])
         self._timed_ram = list(timed_ram or [])
-        self._ram_miss = self._divider * (1 + self._overhead)
+        self._taken_range = (min(TAKEN_RANGE[0], self._taken), max(TAKEN_RANGE[1], self._taken))
+        self._mispredict_range = (min(MISPREDICT_RANGE[0], self._mispredict),
+                                  max(MISPREDICT_RANGE[1], self._mispredict))
+        self._overhead_range = (min(AXI_OVERHEAD_RANGE[0], self._overhead),
+                                max(AXI_OVERHEAD_RANGE[1], self._overhead))
+        self._divide_range = (min(DIVIDE_RANGE[0], self._divide),
+                              max(DIVIDE_RANGE[1], self._divide))
         self._blocks: dict[tuple[int, int], M7Block] = {}
         self._previous: M7Block | None = None
         self._counters: dict[int, int] = {}         # branch -> 2-bit counter (>= 2: taken)
@@ -395,8 +419,11 @@ class CortexM7Model:
         asks for them (see the module docstring for why not by default)."""
         return [(self.flash_start, self.flash_end), *self._timed_ram]
 
-    def flash_miss_cycles(self) -> int:
-        return self._divider * (self.wait_states() + 1 + self._overhead)
+    def _add_miss(self, wait_states: int) -> None:
+        """One cache line from the AXI bus: `wait_states` flash wait states (0 for SRAM)."""
+        self.cycles += self._divider * (wait_states + 1 + self._overhead)
+        self.cycles_low += self._divider * (wait_states + 1 + self._overhead_range[0])
+        self.cycles_high += self._divider * (wait_states + 1 + self._overhead_range[1])
 
     def cost(self, address: int, code: bytes) -> M7Block:
         key = (address, len(code))
@@ -404,50 +431,61 @@ class CortexM7Model:
         if block is None:
             insns = list(self._disassembler.disasm(bytes(code), address))
             cycles = schedule([classify(insn, self._divide) for insn in insns])
+            low, high = (schedule([classify(insn, divide) for insn in insns])
+                         for divide in self._divide_range)
             kind = branch_kind(insns[-1]) if insns else None
             in_flash = self.flash_start <= address < self.flash_end
             last = address + max(1, len(code)) - 1
             lines = tuple(range(address // LINE_BYTES, last // LINE_BYTES + 1))
-            block = M7Block(cycles, kind, address + len(code), lines if in_flash else ())
+            block = M7Block(cycles, kind, address + len(code), lines if in_flash else (),
+                            low, high)
             self._blocks[key] = block
         return block
 
-    def _branch_outcome(self, previous: M7Block, address: int) -> int:
+    def _branch_outcome(self, previous: M7Block, address: int) -> tuple[int, int, int]:
+        """(nominal, low, high) cycles the previous block's branch costs, going to `address`."""
         taken = address != previous.fallthrough
         site = previous.fallthrough
         if previous.branch == DIRECT:
-            return self._taken
+            return (self._taken, *self._taken_range)
         if previous.branch == CONDITIONAL:
             counter = self._counters.get(site, 1)
             self._counters[site] = min(3, counter + 1) if taken else max(0, counter - 1)
-            if (counter >= 2) != taken:
-                return self._mispredict
-            return self._taken if taken else 0
-        last = self._targets.get(site)
-        self._targets[site] = address
-        if last != address:
-            return self._mispredict
-        return self._taken if taken else 0
+            right = (counter >= 2) == taken
+        else:
+            right = self._targets.get(site) == address
+            self._targets[site] = address
+        if not right:
+            return (self._mispredict, *self._mispredict_range)
+        return (self._taken, *self._taken_range) if taken else (0, 0, 0)
 
     def on_block(self, address: int, size: int, fetch: Callable[[int, int], bytes]) -> None:
         block = self._blocks.get((address, size)) or self.cost(address, fetch(address, size))
         previous = self._previous
         if previous is not None and previous.branch is not None:
-            self.cycles += self._branch_outcome(previous, address)
+            nominal, low, high = self._branch_outcome(previous, address)
+            self.cycles += nominal
+            self.cycles_low += low
+            self.cycles_high += high
         touch = self.icache.touch
         for line in block.lines:
             if not touch(line):
-                self.cycles += self.flash_miss_cycles()
+                self._add_miss(self.wait_states())
         self.cycles += block.cycles
+        self.cycles_low += block.low
+        self.cycles_high += block.high
         self._previous = block
 
     def on_data_read(self, address: int) -> None:
         if self.dcache.touch(address // LINE_BYTES):
             return
-        if self.flash_start <= address < self.flash_end:
-            self.cycles += self.flash_miss_cycles()
-        else:
-            self.cycles += self._ram_miss
+        in_flash = self.flash_start <= address < self.flash_end
+        self._add_miss(self.wait_states() if in_flash else 0)
+
+    def band_counters(self) -> tuple[int, int, int]:
+        """(nominal, low, high) cycles so far: the low and high totals cost every ranged
+        rule at that end of its range."""
+        return self.cycles, self.cycles_low, self.cycles_high
 
     def forget_code(self, start: int, end: int) -> None:
         """Code in [start, end) changed (flash programmed): cost its blocks afresh."""
