@@ -122,3 +122,27 @@ def test_unknown_probe_is_an_immediate_clear_error():
     with pytest.raises(ProbeLostError, match="not connected"):
         BoardConnection(BOARD, choose_probe("virtual", BOARD.name).__class__(
             "physical", "no-such-probe", "nothing")).open()
+
+
+def test_many_fast_inferences_spread_over_virtual_boards(tiny_tflite, tiny_image, cifar,
+                                                          monkeypatch):
+    """`--samples all` on the virtual board: after the timed inferences the fast ones run in
+    chunks on several virtual boards (worker processes, each with its own pyOCD session),
+    and every output still equals tflite_micro's, in image order."""
+    from mcuqual.measure import on_target
+
+    monkeypatch.setattr(on_target, "CHUNK_IMAGES", 5)
+    monkeypatch.setattr(on_target, "default_workers", lambda: 2)
+    generated = codegen.generate(tiny_tflite, "tiny")
+    inputs = tflite_model.quantize_images(cifar.test.images[:17],
+                                          tflite_model.read(tiny_tflite).input, PIXEL_OVER_255)
+    golden = reference.run_reference(tiny_tflite, inputs, workers=1)
+    run = run_on_target(choose_probe("virtual", BOARD.name), BOARD, tiny_image, generated, inputs,
+                        golden, "tiny", timed_runs=2, parallel_min_images=10)
+    assert len({row.tobytes() for row in golden}) > 5        # order matters: outputs differ
+    assert run.boards == 2 and run.interrupted is None
+    assert run.images == 17 and len(run.cycles) == 2 and run.mismatched_images == 0
+    run.require_bit_exact()
+    one = run_on_target(choose_probe("virtual", BOARD.name), BOARD, tiny_image, generated,
+                        inputs[:13], golden[:13], "tiny", timed_runs=2, parallel_min_images=12)
+    assert one.boards == 1 and one.images == 13 and one.mismatched_images == 0   # 11 fast: one

@@ -25,10 +25,18 @@ from mcuqual.target.probes import ProbeChoice
 from mcuqual.power import PowerTrace
 from mcuqual.power.choice import open_power_monitor
 from mcuqual.common.progress import progress_bar
+from mcuqual.common.workers import default_workers, run_jobs
 from mcuqual.firmware.twin_check import BitExactnessError
 from mcuqual.target.virtual import TargetFaultError
 
 TIMED_RUNS = 3
+# Many fast inferences on the virtual board (`--samples all`) run on several virtual boards
+# at once: worker processes, each with its own pyOCD session on the board (the same flash
+# image), take chunks of CHUNK_IMAGES; below PARALLEL_MIN_IMAGES one board is quicker than
+# starting them. A physical board is one board.
+PARALLEL_MIN_IMAGES = 400
+CHUNK_IMAGES = 250
+CHUNK_START_S = 60.0              # budget to start a worker, open its session and boot
 
 # A target is declared hung once an inference has taken longer than the slowest plausible
 # one: UPPER_CYCLES_PER_MAC (4x the slowest layer type our kernels run, depthwise at ~10
@@ -103,6 +111,7 @@ class OnTargetRun:
     # (low, high) relative range of the timed inferences' cycles with every ranged rule of
     # the virtual board's cycle model at its low / high end; None where none is kept
     cycle_range: tuple[float, float] | None = None
+    boards: int = 1                 # virtual boards the fast inferences were spread over
 
     @property
     def median_cycles(self) -> int:
@@ -129,14 +138,61 @@ class OnTargetRun:
                 f"{self.first_mismatch}).")
 
 
+def _fast_chunk(probe: ProbeChoice, board: Board, elf, inputs: np.ndarray,
+                timeout_s: float) -> tuple[list[np.ndarray], int, int, str | None]:
+    """In a worker process: a session of its own on the virtual board, `inputs` without
+    cycle accounting. (outputs, stack and arena high water, the error that stopped it)."""
+    outputs: list[np.ndarray] = []
+    stack_hw = arena_hw = 0
+    try:
+        with BoardConnection(board, probe) as session:
+            session.flash(elf)
+            session.set_cycle_model(False)
+            session.start()
+            runner = MailboxRunner(session, elf, timeout_s=timeout_s)
+            runner.boot()
+            for item in inputs:
+                result = runner.infer(item)
+                outputs.append(result.output)
+                stack_hw = max(stack_hw, result.stack_high_water_bytes)
+                arena_hw = max(arena_hw, result.arena_high_water_bytes)
+    except McuqualError as exc:               # returned, not raised: its outputs count
+        return outputs, stack_hw, arena_hw, f"{type(exc).__name__}: {exc}"
+    return outputs, stack_hw, arena_hw, None
+
+
+def _fast_in_parallel(probe: ProbeChoice, board: Board, elf, inputs: np.ndarray, label: str,
+                      timeout_s: float, workers: int, bar) -> tuple[list[np.ndarray], int, int,
+                                                                     str | None]:
+    """`inputs` in chunks on `workers` virtual boards; the outputs of the chunks done in
+    order before the first one that stopped, and why it stopped."""
+    chunks = [inputs[start:start + CHUNK_IMAGES] for start in range(0, len(inputs), CHUNK_IMAGES)]
+    results = run_jobs(_fast_chunk, [(probe, board, elf, chunk, timeout_s) for chunk in chunks],
+                       label=label, stage=f"virtual board ({probe.unique_id})",
+                       describe=lambda i: f"images {i * CHUNK_IMAGES} and after (fast runs)",
+                       budget_s=lambda i: CHUNK_START_S + len(chunks[i]) * timeout_s,
+                       workers=workers, on_result=lambda i, result: bar.update(len(result[0])))
+    outputs: list[np.ndarray] = []
+    stack_hw = arena_hw = 0
+    for index, (chunk_outputs, stack, arena, error) in enumerate(results):
+        outputs.extend(chunk_outputs)
+        stack_hw, arena_hw = max(stack_hw, stack), max(arena_hw, arena)
+        if error is not None:
+            start = index * CHUNK_IMAGES + len(chunk_outputs)
+            return outputs, stack_hw, arena_hw, f"on a parallel virtual board at image {start}: {error}"
+    return outputs, stack_hw, arena_hw, None
+
+
 def run_on_target(probe: ProbeChoice, board: Board, image: FirmwareImage,
                   generated: GeneratedModel, inputs: np.ndarray, golden: np.ndarray, label: str,
                   timed_runs: int = TIMED_RUNS, timeout_s: float = 600.0,
-                  power_monitor: str = "auto") -> OnTargetRun:
+                  power_monitor: str = "auto", parallel_min_images: int = PARALLEL_MIN_IMAGES,
+                  ) -> OnTargetRun:
     """Flash (if needed), boot and run `inputs` through the firmware mailbox.
 
     `timeout_s`: how long one inference (or the boot) may take before the target counts as
-    hung; `inference_budget_s` derives it from the model's size."""
+    hung; `inference_budget_s` derives it from the model's size. On the virtual board, at
+    least `parallel_min_images` fast inferences are spread over several virtual boards."""
     cycles: list[int] = []
     per_layer: list[list[int]] = []
     outputs: list[np.ndarray] = []
@@ -144,6 +200,9 @@ def run_on_target(probe: ProbeChoice, board: Board, image: FirmwareImage,
     timed = min(timed_runs, len(inputs))
     timed_seconds, fast_seconds, interrupted = 0.0, None, None
     ranged = [0, 0, 0]                  # nominal, low, high cycles of the timed inferences
+    workers = default_workers()
+    spread = probe.is_virtual and workers > 1 and len(inputs) - timed >= parallel_min_images
+    boards = workers if spread else 1
     with BoardConnection(board, probe) as session:
         flash = session.flash(image.elf)
         session.set_cycle_model(True)
@@ -160,7 +219,7 @@ def run_on_target(probe: ProbeChoice, board: Board, image: FirmwareImage,
         started = time.monotonic()
         bar = progress_bar(len(inputs), f"{label} on {probe.unique_id}", unit="img")
         try:
-            for index, item in enumerate(inputs):
+            for index, item in enumerate(inputs[:timed] if spread else inputs):
                 if index == timed:
                     timed_seconds = (time.monotonic() - started) / max(1, timed)
                     power_trace = _stop(monitor)
@@ -180,6 +239,15 @@ def run_on_target(probe: ProbeChoice, board: Board, image: FirmwareImage,
                     cycles.append(result.cycles_total)
                     per_layer.append(result.layer_cycles)
                 bar.update(1)
+            if spread:
+                timed_seconds = (time.monotonic() - started) / max(1, timed)
+                power_trace = _stop(monitor)
+                session.set_cycle_model(False)        # this board idles meanwhile
+                started = time.monotonic()
+                fast, stack, arena, interrupted = _fast_in_parallel(
+                    probe, board, image.elf, inputs[timed:], label, timeout_s, workers, bar)
+                outputs.extend(fast)
+                stack_hw, arena_hw = max(stack_hw, stack), max(arena_hw, arena)
             log_lines = runner.finish()
         except McuqualError as exc:
             if isinstance(exc, TargetFaultError):
@@ -207,7 +275,8 @@ def run_on_target(probe: ProbeChoice, board: Board, image: FirmwareImage,
         int(mismatched.size), int(mismatched[0]) if mismatched.size else None, stack_hw, arena_hw,
         round(timed_seconds, 2), round(fast_seconds, 3) if fast_seconds else None,
         probe.unique_id, flash, len(inputs), interrupted, power_trace, log_lines, unmodelled,
-        (1 - ranged[1] / ranged[0], ranged[2] / ranged[0] - 1) if ranged[0] else None)
+        (1 - ranged[1] / ranged[0], ranged[2] / ranged[0] - 1) if ranged[0] else None,
+        boards)
 
 
 def _stop(monitor) -> PowerTrace | None:

@@ -356,7 +356,8 @@ class Deployment:
                                  self.evaluation().outputs[:count], self.model.name,
                                  timeout_s=budget, power_monitor=self.power_monitor)
         return self._timed("target", run, lambda r: f"{r.images} images on {self.probe.unique_id}"
-                                                     f" ({'flashed' if r.flash and r.flash.programmed else 'flash already current'}), "
+                                                     f" ({'flashed' if r.flash and r.flash.programmed else 'flash already current'}"
+                                                     f"{f'; fast runs on {r.boards} virtual boards' if r.boards > 1 else ''}), "
                                                      f"{r.mismatched_images} differ")
 
     def power_trace(self):
