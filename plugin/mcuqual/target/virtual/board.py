@@ -171,7 +171,7 @@ class VirtualBoard(HaltingDebug, ExceptionEntry):
         self._pending_reset = False
         self._exception: int | None = None
         self._emulating = False
-        self._slice_end_cycles = 1 << 62
+        self.cycle_model.stop_at_cycles = 1 << 62
         # debug state (ARMv7-M ARM C1.6); like the real debug domain it survives system reset
         self.halted = True
         self.lockup = False
@@ -319,20 +319,26 @@ class VirtualBoard(HaltingDebug, ExceptionEntry):
             fetch = self.uc.mem_read
             def on_block(uc, address, size, data):
                 # slices end on block boundaries, so no block is ever charged twice
-                if model.cycles >= self._slice_end_cycles:
+                if model.cycles >= model.stop_at_cycles:
                     uc.emu_stop()
                 else:
                     model.on_block(address, size, fetch)
             def on_read(uc, access, address, size, value, data):
                 model.on_data_read(address)
-            # data reads the model times (flash through a cache, e.g.), range by range
-            self._cycle_hooks = [self.uc.hook_add(UC_HOOK_BLOCK, on_block)] + [
-                self.uc.hook_add(UC_HOOK_MEM_READ, on_read, begin=start, end=end - 1)
-                for start, end in model.data_ranges]
+            if hasattr(model, "install_hooks"):      # accumulates in compiled hooks
+                self._cycle_hooks = [model.install_hooks(self.uc)]
+            else:
+                # data reads the model times (flash through a cache, e.g.), range by range
+                self._cycle_hooks = [self.uc.hook_add(UC_HOOK_BLOCK, on_block)] + [
+                    self.uc.hook_add(UC_HOOK_MEM_READ, on_read, begin=start, end=end - 1)
+                    for start, end in model.data_ranges]
             self.uc.ctl_flush_tb()      # unicorn keeps code translated before a hook: drop it
         elif not enabled and self._cycle_hooks:
             for hook in self._cycle_hooks:
-                self.uc.hook_del(hook)
+                if callable(hook):
+                    hook()
+                else:
+                    self.uc.hook_del(hook)
             self._cycle_hooks = []
             self.uc.ctl_flush_tb()      # and code translated with the hooks' calls
 
@@ -544,9 +550,9 @@ class VirtualBoard(HaltingDebug, ExceptionEntry):
         self._emulating = True
         wall_s = 0.0
         if self.cycle_accurate and count > 1:       # the block hook ends the slice
-            self._slice_end_cycles, count = self.cycle_model.cycles + count, 0
+            self.cycle_model.stop_at_cycles, count = self.cycle_model.cycles + count, 0
         else:
-            self._slice_end_cycles = 1 << 62
+            self.cycle_model.stop_at_cycles = 1 << 62
             if count > 1 and self._flash_write_hook is None:
                 wall_s = max(MIN_SLICE_S, count / PLAIN_INSTRUCTIONS_PER_S)
                 count = 0
@@ -580,6 +586,8 @@ class VirtualBoard(HaltingDebug, ExceptionEntry):
                         self._flash_fault is None:
                     error, self._invalid = None, None     # the store runs again, now hooked
         self._retire_sticky = True
+        if self.cycle_accurate and hasattr(self.cycle_model, "raise_pending"):
+            self.cycle_model.raise_pending()      # an error inside a compiled hook's call
         if error is not None or self._flash_fault is not None or self._exception is not None:
             self._enter_fault(self._fault_status(error))
         elif self._pending_reset:
