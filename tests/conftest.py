@@ -82,3 +82,25 @@ def tiny_tflite(tiny_keras_path, cifar) -> bytes:
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MCUQUAL_PROGRESS", "off")
+
+
+@pytest.fixture(scope="session")
+def ds_cnn_xs_l4r9(cifar, tmp_path_factory):
+    """The zoo's ds_cnn_xs built for the L4R9 and the first two CIFAR-10 test images,
+    quantized as its card says: (firmware ELF path, int8 images)."""
+    from mcuqual.boards.profile import select_boards
+    from mcuqual.common.cache import Cache
+    from mcuqual.firmware import codegen
+    from mcuqual.firmware.build import build_firmware
+    from mcuqual.model.zoo import load_model_folder
+    from mcuqual.quantize import tflite_model
+
+    board = select_boards(None, ["stm32l4r9"])[0]
+    model = load_model_folder(REPO / "models" / "ds_cnn_xs")
+    flatbuffer = (model.folder / model.tflite_file).read_bytes()
+    info = tflite_model.read(flatbuffer, "ds_cnn_xs")
+    firmware = build_firmware(codegen.generate(flatbuffer, "ds_cnn_xs"), board,
+                              Cache(tmp_path_factory.mktemp("ds-cnn-xs-l4r9")))
+    images = model.preprocessing.quantize(cifar.test.images[:2], info.input.scale,
+                                          info.input.zero_point)
+    return firmware.elf, images

@@ -84,31 +84,16 @@ def _unicorn_alone(runner: MailboxRunner, image: np.ndarray):
     return run, output
 
 
-@pytest.fixture(scope="module")
-def ds_cnn_xs_firmware(cifar, tmp_path_factory):
-    """ds_cnn_xs's firmware for the L4R9 and one real CIFAR-10 test image, quantized."""
-    from mcuqual.model.zoo import load_model_folder
-    from mcuqual.quantize import tflite_model
-
-    model = load_model_folder(Path(__file__).resolve().parent.parent / "models" / "ds_cnn_xs")
-    flatbuffer = (model.folder / model.tflite_file).read_bytes()
-    info = tflite_model.read(flatbuffer, "ds_cnn_xs")
-    firmware = build_firmware(codegen.generate(flatbuffer, "ds_cnn_xs"), BOARD,
-                              Cache(tmp_path_factory.mktemp("bench-xs")))
-    image = model.preprocessing.quantize(cifar.test.images[:1], info.input.scale,
-                                         info.input.zero_point)[0]
-    return firmware.elf, image
-
-
 @pytest.mark.parametrize("cycle_accurate", [False, True], ids=["plain", "cycle-accounting"])
-def test_emulation_against_unicorn_alone(benchmark, ds_cnn_xs_firmware, cycle_accurate):
+def test_emulation_against_unicorn_alone(benchmark, ds_cnn_xs_l4r9, cycle_accurate):
     """#17: a ds_cnn_xs inference on the virtual board, plain or with the cycle model,
     beside unicorn alone on the same firmware and input, in one run (absolute speeds vary
     between machines; the ratio is the figure: targets <= 1.3 plain, <= 6 with cycles).
     Both must produce the same output bytes."""
     import time
 
-    elf, image = ds_cnn_xs_firmware
+    elf, images = ds_cnn_xs_l4r9
+    image = images[0]
     runner = booted_runner(BOARD, elf, cycle_accurate=False)
     expected = runner.infer(image).output
     run_alone, output_alone = _unicorn_alone(runner, image)

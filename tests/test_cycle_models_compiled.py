@@ -4,16 +4,9 @@ of a zoo model on real CIFAR-10 images, with the ART caches on and off; an error
 its hook call surfaces instead of hanging or being lost."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from mcuqual.boards.profile import select_boards
-from mcuqual.common.cache import Cache
 from mcuqual.common.errors import McuqualError
-from mcuqual.firmware import codegen
-from mcuqual.firmware.build import build_firmware
-from mcuqual.model.zoo import load_model_folder
-from mcuqual.quantize import tflite_model
 from mcuqual.target.virtual import booted_runner
 from mcuqual.target.virtual import board as board_module
 from mcuqual.target.virtual.cycles import CompiledCycleModel, CycleModel
@@ -21,18 +14,6 @@ from mcuqual.target.virtual.cycles import CompiledCycleModel, CycleModel
 BOARD = select_boards(None, ["stm32l4r9"])[0]
 FLASH_ACR = 0x4002_2000
 ACR_ICEN, ACR_DCEN = 1 << 9, 1 << 10
-
-
-@pytest.fixture(scope="module")
-def ds_cnn_xs(cifar, tmp_path_factory):
-    model = load_model_folder(Path(__file__).resolve().parent.parent / "models" / "ds_cnn_xs")
-    flatbuffer = (model.folder / model.tflite_file).read_bytes()
-    info = tflite_model.read(flatbuffer, "ds_cnn_xs")
-    firmware = build_firmware(codegen.generate(flatbuffer, "ds_cnn_xs"), BOARD,
-                              Cache(tmp_path_factory.mktemp("compiled-cycles")))
-    images = model.preprocessing.quantize(cifar.test.images[:2], info.input.scale,
-                                          info.input.zero_point)
-    return firmware.elf, images
 
 
 def _run(elf, images, model_class, monkeypatch, acr_clear: int = 0):
@@ -52,8 +33,8 @@ def _run(elf, images, model_class, monkeypatch, acr_clear: int = 0):
 
 
 @pytest.mark.parametrize("acr_clear", [0, ACR_ICEN | ACR_DCEN], ids=["art-on", "art-off"])
-def test_compiled_accumulation_equals_the_python_model(ds_cnn_xs, monkeypatch, acr_clear):
-    elf, images = ds_cnn_xs
+def test_compiled_accumulation_equals_the_python_model(ds_cnn_xs_l4r9, monkeypatch, acr_clear):
+    elf, images = ds_cnn_xs_l4r9
     compiled = _run(elf, images, CompiledCycleModel, monkeypatch, acr_clear)
     python = _run(elf, images, CycleModel, monkeypatch, acr_clear)
     assert compiled == python
@@ -62,16 +43,16 @@ def test_compiled_accumulation_equals_the_python_model(ds_cnn_xs, monkeypatch, a
         assert cycles > 1_000_000                       # ds_cnn_xs: ~1.8 M on the L4R9
 
 
-def test_the_art_off_costs_more_in_the_compiled_model(ds_cnn_xs, monkeypatch):
+def test_the_art_off_costs_more_in_the_compiled_model(ds_cnn_xs_l4r9, monkeypatch):
     """The wait states and the cache enables reach the C state when FLASH_ACR changes."""
-    elf, images = ds_cnn_xs
+    elf, images = ds_cnn_xs_l4r9
     on = _run(elf, images[:1], CompiledCycleModel, monkeypatch)[0][0]
     off = _run(elf, images[:1], CompiledCycleModel, monkeypatch, ACR_ICEN | ACR_DCEN)[0][0]
     assert off > 1.5 * on
 
 
-def test_an_error_inside_the_hook_call_is_raised_after_the_slice(ds_cnn_xs, monkeypatch):
-    elf, images = ds_cnn_xs
+def test_an_error_inside_the_hook_call_is_raised_after_the_slice(ds_cnn_xs_l4r9, monkeypatch):
+    elf, images = ds_cnn_xs_l4r9
     monkeypatch.setitem(board_module.CYCLE_MODELS, "cortex-m4", CompiledCycleModel)
     runner = booted_runner(BOARD, elf, cycle_accurate=True)
     model = runner.target.cycle_model

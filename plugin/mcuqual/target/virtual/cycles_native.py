@@ -17,6 +17,7 @@ import ctypes
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Callable
 
@@ -48,8 +49,16 @@ _library: ctypes.CDLL | None = None
 
 
 def _cache_folder() -> Path:
+    """MCUQUAL_CACHE_DIR, else ~/.cache/mcuqual, else (no writable home) the temp folder."""
     root = os.environ.get(CACHE_ENV)
-    return Path(root) if root else Path.home() / ".cache" / "mcuqual"
+    if root:
+        return Path(root)
+    home = Path.home() / ".cache" / "mcuqual"
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        return home
+    except OSError:
+        return Path(tempfile.gettempdir()) / f"mcuqual-{os.getuid()}"
 
 
 def build_library(compiler: str = "cc") -> Path:
