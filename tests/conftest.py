@@ -85,9 +85,9 @@ os.environ.setdefault("MCUQUAL_PROGRESS", "off")
 
 
 @pytest.fixture(scope="session")
-def ds_cnn_xs_l4r9(cifar, tmp_path_factory):
-    """The zoo's ds_cnn_xs built for the L4R9 and the first two CIFAR-10 test images,
-    quantized as its card says: (firmware ELF path, int8 images)."""
+def ds_cnn_xs_firmware(cifar, tmp_path_factory):
+    """A factory: the zoo's ds_cnn_xs built for a board (by name, built once per board)
+    and the first two CIFAR-10 test images, quantized as its card says: (ELF path, images)."""
     from mcuqual.boards.profile import select_boards
     from mcuqual.common.cache import Cache
     from mcuqual.firmware import codegen
@@ -95,12 +95,24 @@ def ds_cnn_xs_l4r9(cifar, tmp_path_factory):
     from mcuqual.model.zoo import load_model_folder
     from mcuqual.quantize import tflite_model
 
-    board = select_boards(None, ["stm32l4r9"])[0]
     model = load_model_folder(REPO / "models" / "ds_cnn_xs")
     flatbuffer = (model.folder / model.tflite_file).read_bytes()
     info = tflite_model.read(flatbuffer, "ds_cnn_xs")
-    firmware = build_firmware(codegen.generate(flatbuffer, "ds_cnn_xs"), board,
-                              Cache(tmp_path_factory.mktemp("ds-cnn-xs-l4r9")))
     images = model.preprocessing.quantize(cifar.test.images[:2], info.input.scale,
                                           info.input.zero_point)
-    return firmware.elf, images
+    cache = Cache(tmp_path_factory.mktemp("ds-cnn-xs"))
+    built: dict[str, Path] = {}
+
+    def build(board_name: str):
+        if board_name not in built:
+            board = select_boards(None, [board_name])[0]
+            built[board_name] = build_firmware(codegen.generate(flatbuffer, "ds_cnn_xs"),
+                                               board, cache).elf
+        return built[board_name], images
+    return build
+
+
+@pytest.fixture(scope="session")
+def ds_cnn_xs_l4r9(ds_cnn_xs_firmware):
+    """ds_cnn_xs for the L4R9 (see `ds_cnn_xs_firmware`)."""
+    return ds_cnn_xs_firmware("stm32l4r9")

@@ -71,7 +71,6 @@ from typing import Callable
 import capstone
 from capstone import arm
 
-from mcuqual.common.errors import McuqualError
 from mcuqual.target.virtual.cycles_common import (
     MULTIPLE_TRANSFERS,
     MULTIPLIES,
@@ -90,8 +89,9 @@ from mcuqual.target.virtual.cycles_common import (
     transfer_count,
     writes_pc,
 )
-from mcuqual.target.virtual.cycles_m33 import CortexM33Model
-from mcuqual.target.virtual.cycles_m7 import CortexM7Model
+from mcuqual.target.virtual.cycles_m33 import CompiledCortexM33Model
+from mcuqual.target.virtual.cycles_m7 import CompiledCortexM7Model
+from mcuqual.target.virtual.cycles_native import CompiledTotals, M4Accumulator
 
 # (nominal, low, high) where Table 3-1 gives a range
 DIVIDE_CYCLES = (7, 2, 12)
@@ -348,43 +348,16 @@ class CycleModel:
         forget_blocks(self._blocks, start, end)
 
 
-class CompiledCycleModel(CycleModel):
-    """The Cortex-M4 model with the per-block accumulation compiled (`cycles_native`):
+class CompiledCycleModel(CompiledTotals, CycleModel):
+    """The Cortex-M4 model with the per-block accumulation compiled (`native/m4_cycles.c`):
     the same rules and totals as `CycleModel` (blocks costed here, once), added up inside
-    unicorn's hook calls instead of a Python call per block and per flash read. The board
-    runs it through `install_hooks`; `on_block`/`on_data_read` are `CycleModel`'s."""
+    unicorn's hook calls instead of a Python call per block and per flash read."""
 
     def __init__(self, flash_start: int, flash_end: int, wait_states: callable) -> None:
-        from mcuqual.target.virtual.cycles_native import M4Accumulator
-        self._native = M4Accumulator()
+        self._start_native(M4Accumulator())
         state = self._native.state
         state.refill_nominal, (state.refill_low, state.refill_high) = BRANCH_REFILL, REFILL_RANGE
-        self._error: BaseException | None = None
-        self._fetch: Callable[[int, int], bytes] | None = None
         super().__init__(flash_start, flash_end, wait_states)
-
-    def _counter(name: str) -> property:          # noqa: N805 - a property factory
-        def get(self) -> int:
-            return getattr(self._native.state, name)
-
-        def put(self, value: int) -> None:
-            setattr(self._native.state, name, value)
-        return property(get, put)
-
-    cycles = _counter("cycles")
-    cycles_low = _counter("cycles_low")
-    cycles_high = _counter("cycles_high")
-    del _counter
-
-    @property
-    def stop_at_cycles(self) -> int:
-        """The block hook stops emulation at the first block boundary at or past this."""
-        return self._native.state.stop_at_cycles
-
-    @stop_at_cycles.setter
-    def stop_at_cycles(self, value: int) -> None:
-        self._native.state.stop_at_cycles = value
-        self._native.state.wait_states = self.wait_states()    # a slice starts current
 
     def set_flash_caches(self, icache: bool, dcache: bool) -> None:
         self.icache_enabled, self.dcache_enabled = icache, dcache
@@ -392,46 +365,23 @@ class CompiledCycleModel(CycleModel):
         state.icache_enabled, state.dcache_enabled = int(icache), int(dcache)
         state.wait_states = self.wait_states()     # FLASH_ACR was written (or reset)
         if not icache:
-            self._native.clear_icache()
+            self._native.call("clear_icache")
         if not dcache:
-            self._native.clear_dcache()
+            self._native.call("clear_dcache")
 
-    def install_hooks(self, uc) -> Callable[[], None]:
-        """Hook the compiled accumulation into `uc`; returns what unhooks it."""
-        self._fetch = uc.mem_read
-        self._native.state.wait_states = self.wait_states()
-        return self._native.install(uc, self._on_miss, self.flash_start, self.flash_end)
-
-    def _on_miss(self, address: int, size: int) -> None:
-        try:
-            cost = self._blocks.get((address, size)) or \
-                self.cost(address, bytes(self._fetch(address, size)))
-            self._native.put(address, size, cost.cycles, cost.low, cost.high,
-                             cost.taken_extra, cost.refill, cost.ends_in_branch,
-                             cost.fallthrough, cost.lines, cost.wide_unaligned)
-        except BaseException as exc:          # noqa: BLE001 - raised after the slice
-            self._error = exc
-
-    def raise_pending(self) -> None:
-        """Raise what went wrong inside a hook call during the last slice, if anything."""
-        error, self._error = self._error, None
-        missing, self._native.state.missing = self._native.state.missing, 0
-        if error is not None:
-            raise error
-        if missing:
-            raise McuqualError("the compiled cycle model found a block its costing did not "
-                               "store")
-
-    def forget_code(self, start: int, end: int) -> None:
-        super().forget_code(start, end)
-        self._native.forget_all()
+    def _store(self, address: int, size: int, cost: BlockCost) -> None:
+        self._native.put(address, size, cost.cycles, cost.low, cost.high, cost.taken_extra,
+                         int(cost.refill), int(cost.ends_in_branch), cost.fallthrough,
+                         cost.lines[0] if cost.lines else 0, len(cost.lines),
+                         int(cost.wide_unaligned))
 
 
 CortexM4Model = CycleModel
 
 # Cycle models by the name a core description gives (firmware/cores/<core>.toml).
-CYCLE_MODELS: dict[str, type] = {"cortex-m4": CompiledCycleModel, "cortex-m33": CortexM33Model,
-                                 "cortex-m7": CortexM7Model}
+CYCLE_MODELS: dict[str, type] = {"cortex-m4": CompiledCycleModel,
+                                 "cortex-m33": CompiledCortexM33Model,
+                                 "cortex-m7": CompiledCortexM7Model}
 
 
 def describe(model: type) -> str:

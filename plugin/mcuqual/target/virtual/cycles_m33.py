@@ -84,6 +84,7 @@ from mcuqual.target.virtual.cycles_common import (
     transfer_count,
     writes_pc,
 )
+from mcuqual.target.virtual.cycles_native import CompiledTotals, SetAssociativeAccumulator
 
 DEFAULTS = {"icache_kb": 8, "icache_ways": 2, "icache_line_bytes": 16,
             "icache_miss_overhead": 1, "branch_refill": 1, "divide_cycles": 7}
@@ -316,3 +317,29 @@ class CortexM33Model:
     def forget_code(self, start: int, end: int) -> None:
         """Code in [start, end) changed (flash programmed): cost its blocks afresh."""
         forget_blocks(self._blocks, start, end)
+
+
+class CompiledCortexM33Model(CompiledTotals, CortexM33Model):
+    """`CortexM33Model` with its per-block accumulation compiled
+    (`native/set_assoc_cycles.c`): the same rules and totals, the ICACHE (which flash data
+    reads share) and the taken-branch extras kept inside unicorn's hook calls."""
+
+    def __init__(self, flash_start: int, flash_end: int, wait_states: Callable[[], int],
+                 params: dict | None = None) -> None:
+        self._start_native(SetAssociativeAccumulator())
+        super().__init__(flash_start, flash_end, wait_states, params)
+        state, cache = self._native.state, self.icache
+        self._native.cache_geometry(0, cache.sets, cache.ways, cache.line_bytes)
+        state.data_cache = 0
+        state.flash_start, state.flash_end = flash_start, flash_end
+        state.miss_multiplier = 1                  # _miss: the wait states plus an overhead
+        state.miss_add[:] = [self._miss_overhead, min(MISS_OVERHEAD_RANGE[0], self._miss_overhead),
+                             max(MISS_OVERHEAD_RANGE[1], self._miss_overhead)]
+
+    def _store(self, address: int, size: int, block: M33Block) -> None:
+        native = self._native
+        native.put(address, size, block.cycles, block.low, block.high, block.taken_extra,
+                         block.taken_low, block.taken_high,
+                         native.TAKEN_EXTRA if block.ends_in_branch else native.NONE,
+                         block.fallthrough, block.lines[0] if block.lines else 0,
+                         len(block.lines))

@@ -105,6 +105,7 @@ from mcuqual.target.virtual.cycles_common import (
     transfer_count,
     writes_pc,
 )
+from mcuqual.target.virtual.cycles_native import CompiledTotals, SetAssociativeAccumulator
 
 DEFAULTS = {"axi_clock_divider": 2, "axi_overhead": 2, "mispredict_cycles": 8,
             "taken_branch_cycles": 1, "divide_cycles": 7, "icache_kb": 16, "dcache_kb": 16,
@@ -490,3 +491,34 @@ class CortexM7Model:
     def forget_code(self, start: int, end: int) -> None:
         """Code in [start, end) changed (flash programmed): cost its blocks afresh."""
         forget_blocks(self._blocks, start, end)
+
+
+class CompiledCortexM7Model(CompiledTotals, CortexM7Model):
+    """`CortexM7Model` with its per-block accumulation compiled
+    (`native/set_assoc_cycles.c`): the same rules and totals, the L1 caches and the branch
+    predictor kept inside unicorn's hook calls."""
+
+    _KINDS = {None: SetAssociativeAccumulator.NONE, DIRECT: SetAssociativeAccumulator.DIRECT,
+              CONDITIONAL: SetAssociativeAccumulator.CONDITIONAL,
+              INDIRECT: SetAssociativeAccumulator.INDIRECT}
+
+    def __init__(self, flash_start: int, flash_end: int, wait_states: Callable[[], int],
+                 params: dict | None = None,
+                 timed_ram: list[tuple[int, int]] | None = None) -> None:
+        self._start_native(SetAssociativeAccumulator())
+        super().__init__(flash_start, flash_end, wait_states, params, timed_ram)
+        native, state = self._native, self._native.state
+        for which, cache in enumerate((self.icache, self.dcache)):
+            native.cache_geometry(which, cache.sets, cache.ways, cache.line_bytes)
+        state.data_cache = 1
+        state.flash_start, state.flash_end = flash_start, flash_end
+        state.miss_multiplier = self._divider      # _add_miss: AXI clocks of the line
+        state.miss_add[:] = [self._divider * (1 + overhead) for overhead in
+                             (self._overhead, *self._overhead_range)]
+        state.taken_cost[:] = [self._taken, *self._taken_range]
+        state.mispredict_cost[:] = [self._mispredict, *self._mispredict_range]
+
+    def _store(self, address: int, size: int, block: M7Block) -> None:
+        self._native.put(address, size, block.cycles, block.low, block.high, 0, 0, 0,
+                         self._KINDS[block.branch], block.fallthrough,
+                         block.lines[0] if block.lines else 0, len(block.lines))
