@@ -10,7 +10,9 @@
  * term, and a tap outside the input reads the zero-point row: x = -input_offset,
  * which adds w * x + w * input_offset = 0, exactly as the reference skips it. Per tap
  * and four channels: a word of inputs, two SXTB16, two words of widened weights and
- * four 16x16 multiply-accumulates (SMLABB/SMLATT).
+ * four 16x16 multiply-accumulates (SMLABB/SMLATT). A 3x3 layer takes its
+ * whole window at a time (window3x3_x4: hand-scheduled, the accumulators in
+ * registers), padding included, since a tap outside reads the zero-point row.
  *
  * Other multipliers keep per-pixel accumulators on the stack and walk the
  * channel-contiguous runs in order; dilated or very wide layers take the
@@ -33,6 +35,65 @@ static MQ_ALWAYS_INLINE void tap_x4(const int8_t *x, const int8_t *w, uint32_t o
     s[2] = mq_smlatt(x_even, w_even, s[2]);
     s[1] = mq_smlabb(x_odd, w_odd, s[1]);
     s[3] = mq_smlatt(x_odd, w_odd, s[3]);
+}
+
+/*
+ * A 3x3 window for four channels: the input words at tap[t] + c (t = 0..8, row by
+ * row; a tap outside the input points at the zero-point row) against the widened
+ * weight words w[0..17] ([tap][even, odd], see depthwise_prepared), accumulated into
+ * s[0..3]. Per tap four loads back to back (the input word, both weight words and
+ * the next tap's pointer: all but the first pipelined), two SXTB16 and four
+ * SMLABB/SMLATT: 11 cycles by the M4 TRM's Table 3-1.
+ * GCC's schedule of the same C spilled the accumulators between taps.
+ */
+static MQ_ALWAYS_INLINE void window3x3_x4(const int8_t *const tap[9], int32_t c,
+                                          const uint32_t *w, int32_t s[4])
+{
+#if MQ_DSP
+    int32_t s0 = s[0], s1 = s[1], s2 = s[2], s3 = s[3];
+    uint32_t pointer, raw, even, w_even, w_odd;
+    /* each tap loads the next tap's pointer after its own input word, so that no
+     * instruction uses a register the one before it loaded (a load-use stall on the
+     * Cortex-M33 and M7; on the M4 the four loads still pipeline) */
+#define MQ_WINDOW_TAP(offset_even, offset_odd, next)                                    \
+    "ldr %[raw], [%[ptr], %[c]]\n\t"                                                    \
+    "ldr %[we], [%[w], #" offset_even "]\n\t"                                           \
+    "ldr %[wo], [%[w], #" offset_odd "]\n\t"                                            \
+    next                                                                               \
+    "sxtb16 %[even], %[raw]\n\t"                                                        \
+    "sxtb16 %[raw], %[raw], ror #8\n\t"                                                 \
+    "smlabb %[s0], %[even], %[we], %[s0]\n\t"                                           \
+    "smlatt %[s2], %[even], %[we], %[s2]\n\t"                                           \
+    "smlabb %[s1], %[raw], %[wo], %[s1]\n\t"                                            \
+    "smlatt %[s3], %[raw], %[wo], %[s3]\n\t"
+#define MQ_NEXT(t) "ldr %[ptr], [%[tap], #" t "]\n\t"
+    __asm__("ldr %[ptr], [%[tap]]\n\t"
+            MQ_WINDOW_TAP("0", "4", MQ_NEXT("4")) MQ_WINDOW_TAP("8", "12", MQ_NEXT("8"))
+            MQ_WINDOW_TAP("16", "20", MQ_NEXT("12")) MQ_WINDOW_TAP("24", "28", MQ_NEXT("16"))
+            MQ_WINDOW_TAP("32", "36", MQ_NEXT("20")) MQ_WINDOW_TAP("40", "44", MQ_NEXT("24"))
+            MQ_WINDOW_TAP("48", "52", MQ_NEXT("28")) MQ_WINDOW_TAP("56", "60", MQ_NEXT("32"))
+            MQ_WINDOW_TAP("64", "68", "")
+            : [ptr] "=&r"(pointer), [raw] "=&r"(raw), [even] "=&r"(even),
+              [we] "=&r"(w_even), [wo] "=&r"(w_odd),
+              [s0] "+r"(s0), [s1] "+r"(s1), [s2] "+r"(s2), [s3] "+r"(s3)
+            : [tap] "r"(tap), [c] "r"(c), [w] "r"(w)
+            : "memory");
+#undef MQ_NEXT
+#undef MQ_WINDOW_TAP
+    s[0] = s0;
+    s[1] = s1;
+    s[2] = s2;
+    s[3] = s3;
+#else
+    for (int t = 0; t < 9; ++t) {
+        const uint32_t x4 = mq_load32(tap[t] + c);
+        const uint32_t x_even = mq_sxtb16(x4), x_odd = mq_sxtb16_ror8(x4);
+        s[0] = mq_smlabb(x_even, w[2 * t], s[0]);
+        s[2] = mq_smlatt(x_even, w[2 * t], s[2]);
+        s[1] = mq_smlabb(x_odd, w[2 * t + 1], s[1]);
+        s[3] = mq_smlatt(x_odd, w[2 * t + 1], s[3]);
+    }
+#endif
 }
 
 /*
@@ -148,21 +209,44 @@ static void depthwise_prepared(const mq_conv_params_t *p, const int8_t *input,
     mq_requant_t q = *q_in;
     q.bias = NULL;                                 /* folded into the accumulators' start */
     const int8_t *tap_rows[MQ_DEPTHWISE_MAX_TAPS];
+    const int rows3 = p->k_h == 3 && p->k_w == 3;
+    const int32_t row_bytes = (int32_t)p->in_w * channels;
     for (int oy = 0; oy < p->out_h; ++oy) {
         const int iy0 = oy * p->stride_h - p->pad_top;
         for (int ox = 0; ox < p->out_w; ++ox) {
             const int ix0 = ox * p->stride_w - p->pad_left;
-            for (int ky = 0, t = 0; ky < p->k_h; ++ky) {
-                const int iy = iy0 + ky;
-                for (int kx = 0; kx < p->k_w; ++kx, ++t) {
-                    const int ix = ix0 + kx;
-                    tap_rows[t] = (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w)
-                                      ? zero_row
-                                      : input + ((int32_t)iy * p->in_w + ix) * channels;
+            if (rows3 && iy0 >= 0 && iy0 + 3 <= p->in_h && ix0 >= 0 && ix0 + 3 <= p->in_w) {
+                /* the whole window inside: its taps without a bounds check each */
+                const int8_t *x = input + ((int32_t)iy0 * p->in_w + ix0) * channels;
+                for (int t = 0; t < 9; t += 3, x += row_bytes) {
+                    tap_rows[t] = x;
+                    tap_rows[t + 1] = x + channels;
+                    tap_rows[t + 2] = x + 2 * channels;
+                }
+            } else {
+                for (int ky = 0, t = 0; ky < p->k_h; ++ky) {
+                    const int iy = iy0 + ky;
+                    for (int kx = 0; kx < p->k_w; ++kx, ++t) {
+                        const int ix = ix0 + kx;
+                        tap_rows[t] = (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w)
+                                          ? zero_row
+                                          : input + ((int32_t)iy * p->in_w + ix) * channels;
+                    }
                 }
             }
             int8_t *out = output + ((int32_t)oy * p->out_w + ox) * channels;
             const uint32_t *group = lanes;
+            if (rows3) {
+                for (int c = 0; c < channels; c += 4, group += 18) {
+                    int32_t s[4] = {folded[c], folded[c + 1], folded[c + 2], folded[c + 3]};
+                    window3x3_x4(tap_rows, c, group, s);
+                    out[c] = mq_requant_channel(&q, s[0], c);
+                    out[c + 1] = mq_requant_channel(&q, s[1], c + 1);
+                    out[c + 2] = mq_requant_channel(&q, s[2], c + 2);
+                    out[c + 3] = mq_requant_channel(&q, s[3], c + 3);
+                }
+                continue;
+            }
             for (int c = 0; c < channels; c += 4) {
                 int32_t s0 = folded[c], s1 = folded[c + 1], s2 = folded[c + 2], s3 = folded[c + 3];
 #define MQ_DEPTHWISE_TAP(t, k)                                                          \
