@@ -126,6 +126,7 @@ class VirtualBoard(HaltingDebug, ExceptionEntry):
         self.flash_interface = self.soc.flash_interface
         self.dwt = Dwt(0xE000_1000, lambda: self.cycle_model.cycles, ids["dwt"],
                        band=lambda: getattr(self.cycle_model, "band_counters", lambda: None)())
+        self._peripheral_at: dict[int, Peripheral | None] = {}
         self._peripherals: list[Peripheral] = [
             *self.soc.peripherals,
             Itm(0xE000_0000, self._swo_sink, self._trace_enabled, lambda: self.cycle_model.cycles,
@@ -226,10 +227,15 @@ class VirtualBoard(HaltingDebug, ExceptionEntry):
         self.ram_end = self.ram_start + window_bytes
 
     def _peripheral(self, address: int) -> Peripheral | None:
-        for peripheral in self._peripherals:
-            if peripheral.base <= address < peripheral.base + peripheral.size:
-                return peripheral
-        return None
+        # the firmware touches few distinct peripheral addresses, each thousands of times
+        # (ITM stimulus, DWT_CYCCNT): remember where each one landed
+        found = self._peripheral_at.get(address, self)
+        if found is self:
+            found = next((peripheral for peripheral in self._peripherals
+                          if peripheral.base <= address < peripheral.base + peripheral.size),
+                         None)
+            self._peripheral_at[address] = found
+        return found
 
     def _mmio_read(self, uc, offset: int, size: int, base: int) -> int:
         address = base + offset
