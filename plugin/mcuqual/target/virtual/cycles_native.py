@@ -49,8 +49,11 @@ def _cache_folder() -> Path:
 
 
 def build_library(source: Path, compiler: str = "cc") -> Path:
-    """Compile (or reuse) `source` as a shared library; keyed by it, the flags and compiler."""
-    key = content_hash(source.read_bytes(), " ".join(CFLAGS), compiler)
+    """Compile (or reuse) `source` as a shared library; keyed by it, the headers beside it,
+    the flags and the compiler."""
+    headers = sorted(source.parent.glob("*.h"))
+    key = content_hash(source.read_bytes(), *(h.read_bytes() for h in headers),
+                       " ".join(CFLAGS), compiler)
     folder = _cache_folder() / "native"
     library = folder / f"{source.stem}-{key}.so"
     if library.is_file():

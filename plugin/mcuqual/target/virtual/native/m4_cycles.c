@@ -20,6 +20,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "block_table.h"
+
 #define MQ_M4_TABLE 16384u            /* block slots, a power of two */
 #define MQ_M4_TABLE_FULL 12288u       /* emptied (and refilled on demand) past 3/4 */
 #define MQ_M4_ICACHE_LINES 32u        /* ART instruction cache: 32 lines of 32 bytes */
@@ -86,24 +88,10 @@ size_t mq_m4_offset(int field)
     }
 }
 
-static uint32_t slot_of(uint32_t address, uint32_t size)
-{
-    return ((address >> 1) * 2654435761u ^ size * 40503u) & (MQ_M4_TABLE - 1u);
-}
-
 static mq_m4_block *find(mq_m4_state *s, uint32_t address, uint32_t size)
 {
-    uint32_t i = slot_of(address, size);
-    for (;;) {
-        mq_m4_block *b = &s->table[i];
-        if (b->size == 0u) {
-            return NULL;
-        }
-        if (b->address == address && b->size == size) {
-            return b;
-        }
-        i = (i + 1u) & (MQ_M4_TABLE - 1u);
-    }
+    return (mq_m4_block *)mq_table_find(s->table, sizeof(mq_m4_block), MQ_M4_TABLE, address,
+                                        size);
 }
 
 /* Forget every stored block (code changed, or the table filled up). */
@@ -120,18 +108,13 @@ void mq_m4_put(mq_m4_state *s, uint32_t address, uint32_t size, int32_t nominal,
                int32_t wide_unaligned)
 {
     mq_m4_block *b;
-    uint32_t i;
     if (size == 0u || find(s, address, size) != NULL) {
         return;
     }
     if (s->block_count >= MQ_M4_TABLE_FULL) {
         mq_m4_forget_all(s);
     }
-    i = slot_of(address, size);
-    while (s->table[i].size != 0u) {
-        i = (i + 1u) & (MQ_M4_TABLE - 1u);
-    }
-    b = &s->table[i];
+    b = (mq_m4_block *)mq_table_free(s->table, sizeof(mq_m4_block), MQ_M4_TABLE, address, size);
     b->address = address;
     b->size = size;
     b->nominal = nominal;

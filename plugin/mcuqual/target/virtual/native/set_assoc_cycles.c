@@ -16,6 +16,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "block_table.h"
+
 #define MQ_SA_TABLE 16384u             /* block slots, a power of two */
 #define MQ_SA_TABLE_FULL 12288u
 #define MQ_SA_SITES 16384u             /* branch predictor entries, a power of two */
@@ -115,24 +117,10 @@ int mq_sa_cache_geometry(mq_sa_state *s, int which, uint32_t sets, uint32_t ways
     return 1;
 }
 
-static uint32_t slot_of(uint32_t address, uint32_t size, uint32_t slots)
-{
-    return ((address >> 1) * 2654435761u ^ size * 40503u) & (slots - 1u);
-}
-
 static mq_sa_block *find(mq_sa_state *s, uint32_t address, uint32_t size)
 {
-    uint32_t i = slot_of(address, size, MQ_SA_TABLE);
-    for (;;) {
-        mq_sa_block *b = &s->table[i];
-        if (b->size == 0u) {
-            return NULL;
-        }
-        if (b->address == address && b->size == size) {
-            return b;
-        }
-        i = (i + 1u) & (MQ_SA_TABLE - 1u);
-    }
+    return (mq_sa_block *)mq_table_find(s->table, sizeof(mq_sa_block), MQ_SA_TABLE, address,
+                                        size);
 }
 
 void mq_sa_forget_all(mq_sa_state *s)
@@ -147,18 +135,13 @@ void mq_sa_put(mq_sa_state *s, uint32_t address, uint32_t size, int32_t nominal,
                uint32_t branch, uint32_t fallthrough, uint32_t first_line, uint32_t line_count)
 {
     mq_sa_block *b;
-    uint32_t i;
     if (size == 0u || find(s, address, size) != NULL) {
         return;
     }
     if (s->block_count >= MQ_SA_TABLE_FULL) {
         mq_sa_forget_all(s);
     }
-    i = slot_of(address, size, MQ_SA_TABLE);
-    while (s->table[i].size != 0u) {
-        i = (i + 1u) & (MQ_SA_TABLE - 1u);
-    }
-    b = &s->table[i];
+    b = (mq_sa_block *)mq_table_free(s->table, sizeof(mq_sa_block), MQ_SA_TABLE, address, size);
     b->address = address;
     b->size = size;
     b->cost[0] = nominal;
@@ -221,7 +204,7 @@ static void add_miss(mq_sa_state *s, int32_t wait_states)
  * (initially 1, weakly not taken), the last target per indirect branch site. */
 static mq_sa_site *site_of(mq_sa_state *s, uint32_t site)
 {
-    uint32_t i = slot_of(site, 0u, MQ_SA_SITES);
+    uint32_t i = mq_table_slot(site, 0u, MQ_SA_SITES);
     for (;;) {
         mq_sa_site *e = &s->sites[i];
         if (e->site == site) {
