@@ -333,13 +333,13 @@ class CompiledCortexM33Model(CompiledTotals, CortexM33Model):
         state.data_cache = 0
         state.flash_start, state.flash_end = flash_start, flash_end
         state.miss_multiplier = 1                  # _miss: the wait states plus an overhead
-        state.miss_add[:] = [self._miss_overhead, min(MISS_OVERHEAD_RANGE[0], self._miss_overhead),
-                             max(MISS_OVERHEAD_RANGE[1], self._miss_overhead)]
+        overhead = self._miss_overhead
+        state.miss_add[:] = [overhead, min(MISS_OVERHEAD_RANGE[0], overhead),
+                             max(MISS_OVERHEAD_RANGE[1], overhead)]
 
     def _store(self, address: int, size: int, block: M33Block) -> None:
         native = self._native
         native.put(address, size, block.cycles, block.low, block.high, block.taken_extra,
-                         block.taken_low, block.taken_high,
-                         native.TAKEN_EXTRA if block.ends_in_branch else native.NONE,
-                         block.fallthrough, block.lines[0] if block.lines else 0,
-                         len(block.lines))
+                   block.taken_low, block.taken_high,
+                   native.TAKEN_EXTRA if block.ends_in_branch else native.NONE,
+                   block.fallthrough, block.lines[0] if block.lines else 0, len(block.lines))
