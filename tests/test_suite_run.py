@@ -127,6 +127,10 @@ def test_suite_reports_every_figure_with_its_evidence(run_suite, pytester, tiny_
                   if label["name"] == "feature" and label["value"].startswith("REQ-")}
     assert {"confusion matrix", "measurement"} <= {a["name"] for a in by_feature["REQ-ACC"]["attachments"]}
     assert "flash and RAM" in {a["name"] for a in by_feature["REQ-ARENA"]["attachments"]}
+    # each result states its verdict in the verdict's words, a pass too (Allure shows a
+    # passed test no message, and a pass inside the band says so only there)
+    for requirement, result in by_feature.items():
+        assert f"Verdict: {records[requirement]['message']}" in result["description"]
     assert any(step["name"].startswith("build") for step in by_feature["REQ-WEIGHTS"]["steps"])
     energy_result = next(r for r in labelled if any(
         label["name"] == "feature" and label["value"].startswith("REQ-ENERGY")
