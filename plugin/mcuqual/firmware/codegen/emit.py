@@ -8,7 +8,7 @@ import numpy as np
 from mcuqual.quantize import tflite_model
 from mcuqual.model.zoo import NAME_PATTERN
 from mcuqual.firmware.codegen import params as qp
-from mcuqual.firmware.codegen.arena import Buffer, plan
+from mcuqual.firmware.codegen.arena import ALIGNMENT, Buffer, plan
 from mcuqual.firmware.codegen.graph import CodegenError, Graph, Op, Tensor, read_graph
 
 SUPPORTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "MAX_POOL_2D",
@@ -116,6 +116,9 @@ class _Emitter:
         self.calls: list[tuple[str, str, int]] = []      # (layer name, C call, output tensor)
         self.constant_bytes = 0
         self.alias: dict[int, int] = {}
+        # output tensor -> (input tensor, byte offset of that input inside the output's
+        # storage): a pointwise convolution laid over its dying input (_overlap_pointwise)
+        self.overlap: dict[int, tuple[int, int]] = {}
         self.scratch: dict[int, int] = {}               # op index -> scratch bytes for its call
         self.op: Op | None = None                       # the operator being emitted
         self.last_read: dict[int, int] = {}             # tensor -> last op reading it
@@ -224,9 +227,31 @@ class _Emitter:
                     f"{self.io(out.index)}, {f'MQ_T(scratch{n})' if scratch else '0'});")
         else:
             self.scratch[n] = conv_scratch_bytes(k_h, k_w, in_c, pad_top or pad_left)
+            self._overlap_pointwise(op, inp, out, fields)
             call = (f"mq_conv2d_s8(&{p}, {self.io(inp.index)}, {w}, {b}, {m}, {s}, "
                     f"{self.io(out.index)}, MQ_T(scratch{n}));")
         self.calls.append((f"{n}:{op.kind}", call, out.index))
+
+    def _overlap_pointwise(self, op: Op, inp: Tensor, out: Tensor, fields: dict) -> None:
+        """Lay a stride-1 1x1 convolution's output over its input when no later op reads
+        that input. conv2d_s8.c widens input pixels p and p + 1 into its pair buffer before
+        it writes output pixels p and p + 1, and reads no other pixel for them; with the
+        output at the start of one storage and the input `delta` bytes in, delta >=
+        pixels x (out_c - in_c) keeps every write of pixels <= p + 1 below input pixel
+        p + 2, so the two need max(in, out) bytes instead of in + out. Storage already
+        shared (reshapes, in-place ADD) or laid over stays as it is."""
+        pointwise = (fields["k_h"], fields["k_w"], fields["stride_h"], fields["stride_w"],
+                      fields["dil_h"], fields["dil_w"], fields["pad_top"],
+                      fields["pad_left"]) == (1, 1, 1, 1, 1, 1, 0, 0)
+        shared = set(self.alias) | set(self.alias.values())
+        laid = set(self.overlap) | {guest for guest, _ in self.overlap.values()}
+        if not pointwise or inp.shape[1:3] != out.shape[1:3] or inp.index == self.graph.input \
+                or self.last_read.get(inp.index) != op.index \
+                or {inp.index, out.index} & (shared | laid):
+            return
+        pixels = fields["in_h"] * fields["in_w"]
+        delta = max(0, pixels * (fields["out_c"] - fields["in_c"]))
+        self.overlap[out.index] = (inp.index, -(-delta // ALIGNMENT) * ALIGNMENT)
 
     def op_conv_2d(self, op: Op) -> None:
         self._conv_common(op, depthwise=False)
@@ -426,12 +451,32 @@ def generate(flatbuffer: bytes, name: str) -> GeneratedModel:
             key = _storage(emitter.alias, index)
             last[key] = max(last.get(key, -1), op.index)
             sizes[key] = max(sizes.get(key, 0), graph.tensor(index).elements)
-    buffers = [Buffer(key, sizes[key], first.get(key, -1), last.get(key, first.get(key, -1)))
-               for key in sizes]
+    # a pointwise convolution's dying input lives inside its output's storage, `delta`
+    # bytes in (_Emitter._overlap_pointwise): one buffer of two parts, each alive over
+    # its own tensor's lifetime
+    guests = {_storage(emitter.alias, inner): (_storage(emitter.alias, outer), delta)
+              for outer, (inner, delta) in emitter.overlap.items()}
+    buffers = []
+    for key in sizes:
+        if key in guests:
+            continue
+        lifetime = (first.get(key, -1), last.get(key, first.get(key, -1)))
+        laid = [(guest, delta) for guest, (host, delta) in guests.items() if host == key]
+        if not laid:
+            buffers.append(Buffer(key, sizes[key], *lifetime))
+            continue
+        (guest, delta), = laid
+        inner = (first.get(guest, -1), last.get(guest, first.get(guest, -1)))
+        buffers.append(Buffer(key, max(sizes[key], delta + sizes[guest]),
+                              min(lifetime[0], inner[0]), max(lifetime[1], inner[1]),
+                              ((0, sizes[key], *lifetime),
+                               (delta, delta + sizes[guest], *inner))))
     # a kernel's scratch lives in the arena for the length of its own call only
     buffers += [Buffer(_scratch_key(n), size, n, n) for n, size in emitter.scratch.items()]
     offsets, arena_bytes = plan(buffers)
     scratch_offsets = {n: offsets.pop(_scratch_key(n)) for n in emitter.scratch}
+    for guest, (host, delta) in guests.items():
+        offsets[guest] = offsets[host] + delta
     tensor_offsets = {t.index: offsets[_storage(emitter.alias, t.index)]
                       for t in graph.tensors if _storage(emitter.alias, t.index) in offsets}
     layer_names = [layer for layer, _, _ in emitter.calls]
