@@ -34,7 +34,8 @@ class Buffer:
         return self.parts or ((0, self.size, self.first, self.last),)
 
 
-def _align(value: int) -> int:
+def align(value: int) -> int:
+    """`value` rounded up to the arena's ALIGNMENT."""
     return (value + ALIGNMENT - 1) // ALIGNMENT * ALIGNMENT
 
 
@@ -66,7 +67,7 @@ def place(buffers: list[Buffer]) -> tuple[dict[int, int], int]:
         avoid = [(start, end, [(a, b) for a, b, f, l in placed
                                if not (l < first or last < f)])
                  for start, end, first, last in parts]
-        candidates = sorted({0} | {_align(b - start) for start, _, ranges in avoid
+        candidates = sorted({0} | {align(b - start) for start, _, ranges in avoid
                                    for _, b in ranges if b - start > 0})
         offset = next(c for c in candidates
                       if all(not (c + start < b and a < c + end)
@@ -75,4 +76,4 @@ def place(buffers: list[Buffer]) -> tuple[dict[int, int], int]:
         placed += [(offset + start, offset + end, first, last)
                    for start, end, first, last in parts]
     total = max((end for _, end, _, _ in placed), default=0)
-    return offsets, _align(total)
+    return offsets, align(total)

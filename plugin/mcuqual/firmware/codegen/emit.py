@@ -8,7 +8,7 @@ import numpy as np
 from mcuqual.quantize import tflite_model
 from mcuqual.model.zoo import NAME_PATTERN
 from mcuqual.firmware.codegen import params as qp
-from mcuqual.firmware.codegen.arena import ALIGNMENT, Buffer, plan
+from mcuqual.firmware.codegen.arena import Buffer, align, plan
 from mcuqual.firmware.codegen.graph import CodegenError, Graph, Op, Tensor, read_graph
 
 SUPPORTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "MAX_POOL_2D",
@@ -251,7 +251,7 @@ class _Emitter:
             return
         pixels = fields["in_h"] * fields["in_w"]
         delta = max(0, pixels * (fields["out_c"] - fields["in_c"]))
-        self.overlap[out.index] = (inp.index, -(-delta // ALIGNMENT) * ALIGNMENT)
+        self.overlap[out.index] = (inp.index, align(delta))
 
     def op_conv_2d(self, op: Op) -> None:
         self._conv_common(op, depthwise=False)
@@ -454,18 +454,19 @@ def generate(flatbuffer: bytes, name: str) -> GeneratedModel:
     # a pointwise convolution's dying input lives inside its output's storage, `delta`
     # bytes in (_Emitter._overlap_pointwise): one buffer of two parts, each alive over
     # its own tensor's lifetime
-    guests = {_storage(emitter.alias, inner): (_storage(emitter.alias, outer), delta)
+    # (a storage is host or guest at most once: _overlap_pointwise refuses the rest)
+    hosted = {_storage(emitter.alias, outer): (_storage(emitter.alias, inner), delta)
               for outer, (inner, delta) in emitter.overlap.items()}
+    guests = {guest: (host, delta) for host, (guest, delta) in hosted.items()}
     buffers = []
     for key in sizes:
         if key in guests:
             continue
         lifetime = (first.get(key, -1), last.get(key, first.get(key, -1)))
-        laid = [(guest, delta) for guest, (host, delta) in guests.items() if host == key]
-        if not laid:
+        if key not in hosted:
             buffers.append(Buffer(key, sizes[key], *lifetime))
             continue
-        (guest, delta), = laid
+        guest, delta = hosted[key]
         inner = (first.get(guest, -1), last.get(guest, first.get(guest, -1)))
         buffers.append(Buffer(key, max(sizes[key], delta + sizes[guest]),
                               min(lifetime[0], inner[0]), max(lifetime[1], inner[1]),
