@@ -77,7 +77,8 @@ def _board(core: str, memory, **params) -> Board:
                  cycle_params=params)
 
 
-# the inner loop of the Cortex-M4 build's dot_2x2 (conv2d_s8.c): 6 loads, 4 SXTB16,
+# the inner loop of an earlier Cortex-M4 build's dot_2x2 (conv2d_s8.c, two pixels per pass
+# before the three-pixel loop of #16): 6 loads, 4 SXTB16,
 # 8 SMLAD, a loop test; taken from the firmware the baseline was measured with
 DOT_2X2_LOOP = bytes.fromhex(
     "5ef8044b0568d0f80890d0f80480c7685bf8041b2ffa84fa25fb0acc29fb0a662ffa94f428fb04cc"

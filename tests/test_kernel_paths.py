@@ -22,11 +22,16 @@ from mcuqual.target.virtual import booted_runner
 BOARD = select_boards(None, ["stm32l4r9"])[0]
 
 
-def test_pair_channels_interleaves_groups_of_four_then_tails():
-    rows = np.arange(3 * 6, dtype=np.int8).reshape(3, 6)       # 3 channels, K = 6
-    # pair (0, 1): c0 k0..3, c1 k0..3, c0's tail k4..5, c1's tail; channel 2 as it is
-    expected = [0, 1, 2, 3, 6, 7, 8, 9, 4, 5, 10, 11, 12, 13, 14, 15, 16, 17]
+def test_pair_channels_pads_rows_to_groups_of_four_and_interleaves_pairs():
+    rows = np.arange(1, 3 * 6 + 1, dtype=np.int8).reshape(3, 6)   # 3 channels, K = 6
+    # rows padded to 8 with zeros; pair (0, 1): c0 k0..3, c1 k0..3, c0 k4..7, c1 k4..7;
+    # channel 2 as it is (padded)
+    expected = [1, 2, 3, 4, 7, 8, 9, 10, 5, 6, 0, 0, 11, 12, 0, 0,
+                13, 14, 15, 16, 17, 18, 0, 0]
     assert emit.pair_channels(rows).tolist() == expected
+    whole = np.arange(2 * 8, dtype=np.int8).reshape(2, 8)        # K % 4 == 0: no padding
+    assert emit.pair_channels(whole).tolist() == [0, 1, 2, 3, 8, 9, 10, 11,
+                                                  4, 5, 6, 7, 12, 13, 14, 15]
 
 
 def test_requant_fast_needs_right_shifts_and_small_sums():
@@ -36,6 +41,15 @@ def test_requant_fast_needs_right_shifts_and_small_sums():
     # 255 * sum|w| + |bias| reaches 2^30
     assert not qp.requant_fast(np.array([(1 << 30) // 255]), np.array([255]), [-4])
     assert qp.requant_fast(np.array([(1 << 30) // 255 - 1]), None, [-4])
+
+
+def test_requant_fast_bounds_the_folded_output_offset():
+    sums = np.array([1000])
+    # the rounding term (2 * offset + 1) * 2^(e - 1) must stay below 2^30
+    assert qp.requant_fast(sums, None, [-23], output_offset=-128)    # 255 * 2^22 < 2^30
+    assert not qp.requant_fast(sums, None, [-24], output_offset=-128)  # 255 * 2^23 > 2^30
+    assert qp.requant_fast(sums, None, [-24], output_offset=0)       # 1 * 2^23
+    assert qp.requant_fast(sums, None, [-24])                        # no folding asked
 
 
 def test_add_fast_follows_the_rescale():

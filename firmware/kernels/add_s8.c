@@ -12,8 +12,10 @@
  * tables of 256 int32), and an element costs two byte loads, two table loads and the
  * output's requantization. TFLite scales each input by at most 1/2 (its scale over
  * twice the larger one), so both rescaled inputs stay below 2^28 in magnitude and
- * their sum below 2^29: the output is requantized with mq_multiply_small_right (one
- * SMMULR and a rounding shift; the output always right-shifts, add_fast checks it).
+ * their sum below 2^29: the output is requantized with mq_requant_folded (one SMMULR
+ * and a rounding shift with the output offset in its rounding term; the output always
+ * right-shifts, add_fast checks it and the folded term's range) and clamped with SSAT
+ * when the activation range is all of int8.
  */
 #include "mq_nn.h"
 
@@ -34,13 +36,28 @@ static void add_fast(const mq_add_params_t *p, const uint8_t *input1, const uint
     rescale_table(p->input1_offset, p->left_shift, p->input1_multiplier, p->input1_shift, table1);
     rescale_table(p->input2_offset, p->left_shift, p->input2_multiplier, p->input2_shift, table2);
     const int32_t mo = p->output_multiplier;
-    const int shift = p->output_shift;                        /* <= -1 */
-    const int32_t output_offset = p->output_offset, lo = p->act_min, hi = p->act_max;
+    const int exponent = -p->output_shift;                    /* >= 1 */
+    const int32_t rounding = mq_folded_rounding(2 * p->output_offset + 1, exponent);
+    const int32_t lo = p->act_min, hi = p->act_max;
     const int8_t *const end = output + p->size;
+    if (lo == -128 && hi == 127) {                            /* SSAT for the clamp */
+        /* two elements a pass: one loop test for both */
+        for (const int8_t *const pairs_end = output + (p->size & ~1u); output < pairs_end;
+             output += 2, input1 += 2, input2 += 2) {
+            const int32_t sum0 = table1[input1[0]] + table2[input2[0]];
+            const int32_t sum1 = table1[input1[1]] + table2[input2[1]];
+            output[0] = mq_saturate_s8(mq_requant_folded(sum0, mo, rounding, exponent), lo, hi, 1);
+            output[1] = mq_saturate_s8(mq_requant_folded(sum1, mo, rounding, exponent), lo, hi, 1);
+        }
+        if (output < end) {
+            const int32_t sum = table1[*input1] + table2[*input2];
+            *output = mq_saturate_s8(mq_requant_folded(sum, mo, rounding, exponent), lo, hi, 1);
+        }
+        return;
+    }
     while (output < end) {
         const int32_t sum = table1[*input1++] + table2[*input2++];
-        *output++ = (int8_t)mq_clamp(mq_multiply_small_right(sum, mo, shift) + output_offset,
-                                     lo, hi);
+        *output++ = mq_saturate_s8(mq_requant_folded(sum, mo, rounding, exponent), lo, hi, 0);
     }
 }
 

@@ -3,35 +3,55 @@
  *
  * A matrix multiply over columns, as the fast Cortex-M libraries do it. For each
  * output pixel the receptive field (k_h*k_w*in_c entries in the filter's HWI
- * order) is widened once to 16-bit lanes with the input offset added; taps
- * outside the input are 0 there (x + offset for x at the zero point), so they
- * add nothing, exactly as the reference skips them. The widened columns then
- * serve every output channel: two pixels times two channels per pass, eight
+ * order) is widened once to 16-bit lanes. The input offset is not added there: the
+ * code generator folds it into the bias (`bias` is bias + input_offset * sum of the
+ * channel's weights: codegen/emit.py, folded_conv_bias), so a sum over raw inputs
+ * plus that bias is the reference's sum over (x + offset). Taps outside the input
+ * hold the zero point (x = -offset), which adds w * (x + offset) = 0, exactly as the
+ * reference skips them. The widened columns then
+ * serve every output channel: three pixels times two channels per pass, twelve
  * SMLADs per four column entries. Integer sums are exact in any order, so every
  * output byte equals the reference's.
  *
- * Layout of the widened pair (pixels a and b), in 16-bit lanes: each group of
- * four entries takes eight lanes, a(x0, x2) a(x1, x3) b(x0, x2) b(x1, x3), the
- * order SXTB16 and SXTB16 ROR #8 give the weights in. The n % 4 tail follows: a's
- * entries in lanes 0..3 of one more group, b's in lanes 4..7.
+ * Layout of the widened block (pixels a, b and c), in 16-bit lanes: each group of
+ * four entries takes twelve lanes, a(x0, x2) a(x1, x3) b(x0, x2) b(x1, x3) c(x0, x2)
+ * c(x1, x3), the order SXTB16 and SXTB16 ROR #8 give the weights in. A column whose
+ * length K is not a multiple of 4 (input channels not a multiple of 4: an RGB stem) is
+ * padded to whole groups; the padding's weights are 0, so whatever its lanes hold adds
+ * nothing.
  *
  * Weights come as the code generator lays them out (codegen/emit.py,
- * pair_channels): output channels in pairs, the two rows interleaved in groups of
- * four entries (c0 k0..3, c1 k0..3, c0 k4..7, ...), then c0's and c1's n % 4 tail;
- * an odd last channel as in the .tflite. One pointer then walks both channels and
- * one pass of the inner loop reads six consecutive words (four of the pair, two
- * of weights), which the Cortex-M4 pipelines at one cycle each after the first
- * (TRM section 3.3.3), then four SXTB16 and eight SMLADs: 19 cycles per 16 MACs.
+ * pair_channels): each channel's row padded with zeros to whole groups of four
+ * (out_c x (4 - K % 4) bytes more flash, only where K % 4 != 0), output channels in
+ * pairs, the two rows interleaved in groups of four entries (c0 k0..3, c1 k0..3,
+ * c0 k4..7, ...); an odd last channel as it is. One pointer then walks both
+ * channels. Per group the inner loop (assembly on the DSP build) loads both weight
+ * words and the three pixels' even words back to back, which the Cortex-M4 pipelines
+ * at one cycle each after the first (TRM section 3.3.2), then the odd words: 26 cycles
+ * per 24 MACs. Three pixels, not two, is what fourteen registers allow (six sums,
+ * two pointers, three words of weights, three of pixels); two pixels took 19 cycles
+ * per 16 MACs and read every weight half as often again from flash.
  *
- * scratch, 4-byte aligned, K = k_h*k_w*in_c: 16 bytes per started group of four
- * entries (the widened pair), plus K rounded up to 4 bytes for gathering bytes
- * first when in_c is not a multiple of 4 (and the layer is not an unpadded 1x1).
+ * Requantization (requant_fast layers, the usual case): the sums start at the biases,
+ * and each output takes SMMULR, the rounding shift with the output offset folded into
+ * its rounding term (mq_requant_folded) and SSAT when the activation range is all of
+ * int8: seven instructions per output byte, its store included.
+ *
+ * Output pixels are taken three at a time, the last one or two (pixels % 3) one
+ * channel at a time. A block's outputs are written after its three columns are
+ * widened, and no other input pixel is read for them (the code generator's in-place
+ * pointwise layout relies on that: codegen/emit.py, _overlap_pointwise).
+ *
+ * scratch, 4-byte aligned, K = k_h*k_w*in_c: 24 bytes per started group of four
+ * entries (the widened block), plus K rounded up to 4 bytes for gathering bytes
+ * first when in_c is not a multiple of 4.
  * The code generator sizes it (codegen/emit.py, conv_scratch_bytes) and the
  * arena plan gives each convolution its own span for the length of the call.
  */
 #include "mq_nn.h"
 
-#define LANES_PER_GROUP 8
+#define PIXELS 3                              /* output pixels per pass */
+#define LANES_PER_GROUP (4 * PIXELS)             /* 16-bit lanes per group of four entries */
 
 static int column_length(const mq_conv_params_t *p)
 {
@@ -43,30 +63,69 @@ static int pointwise(const mq_conv_params_t *p)
     return p->k_h == 1 && p->k_w == 1 && p->pad_top == 0 && p->pad_left == 0;
 }
 
-/* Where entry `first` (a multiple of 4) of pixel `slot`'s column starts in the pair. */
-static int16_t *slot_lanes(int16_t *pair, int first, int slot)
+/* Where entry `first` (a multiple of 4) of pixel `slot`'s column starts in the block. */
+static int16_t *slot_lanes(int16_t *block, int first, int slot)
 {
-    return pair + (first / 4) * LANES_PER_GROUP + slot * 4;
+    return block + (first / 4) * LANES_PER_GROUP + slot * 4;
 }
 
 /*
- * Entries [first, first + n) of one pixel's column, x + offset, into the pair
- * buffer as pixel `slot` (0: a, 1: b). `first` is a multiple of 4, and so is n
- * unless the run ends the column.
+ * `rows` runs of n entries (n a multiple of 4) of one pixel's column, sign-extended, into the
+ * block as pixel `slot` from entry `first` on: run r read from x + r * row_bytes (the
+ * filter rows of a window, or one run with rows 1).
  */
-static void widen(const int8_t *x, int first, int n, int32_t offset, int slot, int16_t *pair)
+static MQ_ALWAYS_INLINE void widen_rows(const int8_t *x, int32_t row_bytes, int rows, int first,
+                                        int n, int slot, int16_t *block)
 {
-    const uint32_t offset2 = mq_dup16(offset);
-    int16_t *out = slot_lanes(pair, first, slot);
-    int i = 0;
-    for (; i + 4 <= n; i += 4, out += LANES_PER_GROUP) {
-        const uint32_t x4 = mq_load32(x + i);
-        mq_store32(out, mq_sadd16(mq_sxtb16(x4), offset2));
-        mq_store32(out + 2, mq_sadd16(mq_sxtb16_ror8(x4), offset2));
+    int16_t *out = slot_lanes(block, first, slot);
+#if MQ_DSP
+    if (n > 0 && (n & 7) == 0) {
+        /* two groups a pass, their words loaded back to back (GCC's loop took 9 cycles
+         * a group, this one 14 per two), and the rows in the same routine; the block's
+         * group stride is 24 bytes */
+        _Static_assert(LANES_PER_GROUP == 12, "the loop below steps 24 bytes a group");
+        const int32_t skip = row_bytes - n;
+        const int8_t *row_end = x + n;
+        uint32_t x4, y4, half;
+        __asm__ volatile(
+            "1:\n\t"
+            "ldr %[x4], [%[x]], #8\n\t"
+            "ldr %[y4], [%[x], #-4]\n\t"
+            "sxtb16 %[half], %[x4]\n\t"
+            "sxtb16 %[x4], %[x4], ror #8\n\t"
+            "str %[half], [%[out]]\n\t"
+            "str %[x4], [%[out], #4]\n\t"
+            "sxtb16 %[half], %[y4]\n\t"
+            "sxtb16 %[y4], %[y4], ror #8\n\t"
+            "str %[half], [%[out], #24]\n\t"
+            "str %[y4], [%[out], #28]\n\t"
+            "add %[out], %[out], #48\n\t"
+            "cmp %[x], %[end]\n\t"
+            "bne 1b\n\t"
+            "add %[x], %[x], %[skip]\n\t"              /* the next row */
+            "add %[end], %[x], %[n]\n\t"
+            "subs %[rows], %[rows], #1\n\t"
+            "bne 1b\n\t"
+            : [x] "+r"(x), [out] "+r"(out), [end] "+r"(row_end), [rows] "+r"(rows),
+              [x4] "=&r"(x4), [y4] "=&r"(y4), [half] "=&r"(half)
+            : [skip] "r"(skip), [n] "r"(n)
+            : "cc", "memory");
+        return;
     }
-    for (int t = 0; i < n; ++i, ++t) {
-        out[t] = (int16_t)(x[i] + offset);
+#endif
+    for (int r = 0; r < rows; ++r, x += row_bytes) {
+        for (int i = 0; i < n; i += 4, out += LANES_PER_GROUP) {
+            const uint32_t x4 = mq_load32(x + i);
+            mq_store32(out, mq_sxtb16(x4));
+            mq_store32(out + 2, mq_sxtb16_ror8(x4));
+        }
     }
+}
+
+/* Entries [first, first + n) of one pixel's column from x: one run. */
+static void widen(const int8_t *x, int first, int n, int slot, int16_t *block)
+{
+    widen_rows(x, n, 1, first, n, slot, block);
 }
 
 /*
@@ -126,39 +185,53 @@ static void gather_bytes(const mq_conv_params_t *p, const int8_t *input, int iy0
     }
 }
 
-/* Entries [first, first + n) of pixel `slot`'s column as zero lanes (n a multiple of 4). */
-static void zero_lanes(int16_t *pair, int first, int n, int slot)
+/* Entries [first, first + n) of pixel `slot`'s column as the zero point in every lane
+ * (`zero2`, two copies: taps outside the input; n a multiple of 4). */
+static void zero_lanes(int16_t *block, int first, int n, int slot, uint32_t zero2)
 {
-    int16_t *out = slot_lanes(pair, first, slot);
+    int16_t *out = slot_lanes(block, first, slot);
     for (int i = 0; i < n; i += 4, out += LANES_PER_GROUP) {
-        mq_store32(out, 0u);
-        mq_store32(out + 2, 0u);
+        mq_store32(out, zero2);
+        mq_store32(out + 2, zero2);
     }
 }
 
 /*
- * Pixel `pixel`'s column into the pair buffer as `slot`. With in_c a multiple of
+ * Pixel `pixel`'s column into the block buffer as `slot`. With in_c a multiple of
  * 4 every tap starts a group of four, so taps are widened straight from the
- * input and outside taps are zero lanes. Otherwise the bytes are gathered first
- * and widened as one run.
+ * input and outside taps are zero-point lanes. Otherwise the bytes are gathered
+ * first (outside taps as zero-point bytes) and widened as one run of whole groups.
  */
 static void fill_column(const mq_conv_params_t *p, const int8_t *input, int pixel, int slot,
-                        int8_t *gathered, int16_t *pair)
+                        int8_t *gathered, int16_t *block)
 {
     const int oy = pixel / p->out_w, ox = pixel % p->out_w;
     const int iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
     const int in_c = p->in_c;
-    const int32_t offset = p->input_offset;
-    if (pointwise(p)) {
-        widen(input + ((int32_t)iy0 * p->in_w + ix0) * in_c, 0, in_c, offset, slot, pair);
+    const uint32_t zero2 = mq_dup16(-p->input_offset);  /* the zero point, twice */
+    if (in_c & 3) {
+        /* bytes first, then whole groups: the padding's bytes are set (to 0) only so
+         * that nothing reads memory never written; their weights are 0 */
+        const int n = column_length(p), padded = (n + 3) & ~3;
+        gather_bytes(p, input, iy0, ix0, gathered);
+        for (int i = n; i < padded; ++i) {
+            gathered[i] = 0;
+        }
+        widen(gathered, 0, padded, slot, block);
         return;
     }
-    if (in_c & 3) {
-        gather_bytes(p, input, iy0, ix0, gathered);
-        widen(gathered, 0, column_length(p), offset, slot, pair);
+    if (pointwise(p)) {
+        widen(input + ((int32_t)iy0 * p->in_w + ix0) * in_c, 0, in_c, slot, block);
         return;
     }
     const int row_entries = p->k_w * in_c;
+    if (p->dil_h == 1 && p->dil_w == 1 && iy0 >= 0 && iy0 + p->k_h <= p->in_h && ix0 >= 0 &&
+        ix0 + p->k_w <= p->in_w) {
+        /* the whole window inside the input: a run of each of its rows, no bounds */
+        widen_rows(input + ((int32_t)iy0 * p->in_w + ix0) * in_c, (int32_t)p->in_w * in_c,
+                   p->k_h, 0, row_entries, slot, block);
+        return;
+    }
     if (p->dil_w == 1) {
         /* the taps of a filter row inside the input are one run of the input row */
         int kx0, kx1;
@@ -166,13 +239,13 @@ static void fill_column(const mq_conv_params_t *p, const int8_t *input, int pixe
         for (int ky = 0, first = 0; ky < p->k_h; ++ky, first += row_entries) {
             const int iy = iy0 + ky * p->dil_h;
             if (iy < 0 || iy >= p->in_h || kx0 >= kx1) {
-                zero_lanes(pair, first, row_entries, slot);
+                zero_lanes(block, first, row_entries, slot, zero2);
                 continue;
             }
-            zero_lanes(pair, first, kx0 * in_c, slot);
+            zero_lanes(block, first, kx0 * in_c, slot, zero2);
             widen(input + ((int32_t)iy * p->in_w + ix0 + kx0) * in_c, first + kx0 * in_c,
-                  (kx1 - kx0) * in_c, offset, slot, pair);
-            zero_lanes(pair, first + kx1 * in_c, (p->k_w - kx1) * in_c, slot);
+                  (kx1 - kx0) * in_c, slot, block);
+            zero_lanes(block, first + kx1 * in_c, (p->k_w - kx1) * in_c, slot, zero2);
         }
         return;
     }
@@ -182,232 +255,324 @@ static void fill_column(const mq_conv_params_t *p, const int8_t *input, int pixe
         for (int kx = 0; kx < p->k_w; ++kx, first += in_c) {
             const int ix = ix0 + kx * p->dil_w;
             if (iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w) {
-                widen(input + ((int32_t)iy * p->in_w + ix) * in_c, first, in_c, offset, slot, pair);
+                widen(input + ((int32_t)iy * p->in_w + ix) * in_c, first, in_c, slot, block);
             } else {
-                zero_lanes(pair, first, in_c, slot);
+                zero_lanes(block, first, in_c, slot, zero2);
             }
         }
     }
 }
 
-/* Four column entries of both pixels times a channel pair's paired weights. */
-#define MQ_CONV_GROUP(pair, w, a0, a1, b0, b1)                                     \
-    do {                                                                           \
-        const uint32_t a_even = mq_load32(pair), a_odd = mq_load32((pair) + 2);     \
-        const uint32_t b_even = mq_load32((pair) + 4), b_odd = mq_load32((pair) + 6); \
-        const uint32_t w4_0 = mq_load32(w), w4_1 = mq_load32((w) + 4);              \
-        uint32_t w_half = mq_sxtb16(w4_0);                                         \
-        a0 = mq_smlad(a_even, w_half, a0);                                         \
-        b0 = mq_smlad(b_even, w_half, b0);                                         \
-        w_half = mq_sxtb16_ror8(w4_0);                                             \
-        a0 = mq_smlad(a_odd, w_half, a0);                                          \
-        b0 = mq_smlad(b_odd, w_half, b0);                                          \
-        w_half = mq_sxtb16(w4_1);                                                  \
-        a1 = mq_smlad(a_even, w_half, a1);                                         \
-        b1 = mq_smlad(b_even, w_half, b1);                                         \
-        w_half = mq_sxtb16_ror8(w4_1);                                             \
-        a1 = mq_smlad(a_odd, w_half, a1);                                          \
-        b1 = mq_smlad(b_odd, w_half, b1);                                          \
-    } while (0)
+/*
+ * Four column entries of the block's three pixels times a channel pair's paired weights:
+ * s[2 * pixel + channel] (the portable form of the assembly loop below).
+ */
+static MQ_ALWAYS_INLINE void group_3x2(const int16_t *block, const int8_t *w, int32_t s[6])
+{
+    const uint32_t w4_0 = mq_load32(w), w4_1 = mq_load32(w + 4);
+    const uint32_t w0_even = mq_sxtb16(w4_0), w0_odd = mq_sxtb16_ror8(w4_0);
+    const uint32_t w1_even = mq_sxtb16(w4_1), w1_odd = mq_sxtb16_ror8(w4_1);
+    for (int slot = 0; slot < PIXELS; ++slot) {
+        const uint32_t even = mq_load32(block + 4 * slot), odd = mq_load32(block + 4 * slot + 2);
+        s[2 * slot] = mq_smlad(odd, w0_odd, mq_smlad(even, w0_even, s[2 * slot]));
+        s[2 * slot + 1] = mq_smlad(odd, w1_odd, mq_smlad(even, w1_even, s[2 * slot + 1]));
+    }
+}
 
 /*
- * sums = {a.w0, a.w1, b.w0, b.w1} over the n entries of the pair buffer, w a channel
- * pair's paired weights (2n bytes). Two groups per pass halve the loop's overhead.
+ * The block's three pixels times every channel pair, outputs of pixel k at out + k * out_c:
+ * the sums start at the biases; requant_fast layers take mq_requant_folded and, with
+ * `full` (act range [-128, 127]), SSAT for the clamp; other layers the reference's full
+ * requantization.
  */
-static MQ_ALWAYS_INLINE void dot_2x2(const int16_t *pair, const int8_t *w, int n, int32_t sums[4])
+static MQ_ALWAYS_INLINE void outputs_3x2(const int16_t *block, const int8_t *w, int groups,
+                                         const mq_requant_t *q, int out_c, int8_t *out,
+                                         int folded, int full)
 {
-    int32_t a0 = 0, a1 = 0, b0 = 0, b1 = 0;
-    const int groups = n >> 2;
+    for (int oc = 0; oc + 2 <= out_c; oc += 2) {
+        const int32_t bias0 = q->bias ? q->bias[oc] : 0, bias1 = q->bias ? q->bias[oc + 1] : 0;
+        int32_t s[6] = {bias0, bias1, bias0, bias1, bias0, bias1};
+        for (int g = 0; g < groups; ++g, w += 8) {
+            group_3x2(block + g * LANES_PER_GROUP, w, s);
+        }
+        for (int slot = 0; slot < PIXELS; ++slot) {
+            int8_t *o = out + slot * out_c + oc;
+            for (int c = 0; c < 2; ++c) {
+                const int channel = oc + c;
+                const int32_t sum = s[2 * slot + c];
+                if (folded) {
+                    const int e = -q->shift[channel];
+                    o[c] = mq_saturate_s8(mq_requant_folded(sum, q->multiplier[channel],
+                                                            mq_folded_rounding(q->rounding_unit, e), e),
+                                          q->act_min, q->act_max, full);
+                } else {
+                    o[c] = mq_requantize_s8(sum, q->multiplier[channel], q->shift[channel],
+                                            q->output_offset, q->act_min, q->act_max);
+                }
+            }
+        }
+    }
+}
+
+static __attribute__((noinline)) void outputs_3x2_saturated(const int16_t *block, const int8_t *w,
+                                                            int groups, const mq_requant_t *q,
+                                                            int out_c, int8_t *out)
+{
+    outputs_3x2(block, w, groups, q, out_c, out, 1, 1);
+}
+
+static __attribute__((noinline)) void outputs_3x2_clamped(const int16_t *block, const int8_t *w,
+                                                          int groups, const mq_requant_t *q,
+                                                          int out_c, int8_t *out)
+{
+    outputs_3x2(block, w, groups, q, out_c, out, 1, 0);
+}
+
+static __attribute__((noinline)) void outputs_3x2_exact(const int16_t *block, const int8_t *w,
+                                                        int groups, const mq_requant_t *q,
+                                                        int out_c, int8_t *out)
+{
+    outputs_3x2(block, w, groups, q, out_c, out, 0, 0);
+}
+
 #if MQ_DSP
-    if (groups >= 2) {
-        /*
-         * The hand-scheduled loop (GCC interleaves the loads with the multiplies and
-         * spills an accumulator, ~30 % slower): per group six loads back to back (the
-         * pair's four words and both channels' weights; pipelined, 7 cycles), four
-         * SXTB16 and eight SMLADs; per two groups a compare and the taken branch
-         * (1 + 3): 42 cycles per 32 MACs by TRM Table 3-1. Fourteen registers: all of
-         * r0-r12 and lr. Pre-indexed writeback walks both pointers, so no separate
-         * increments.
-         */
-        const int16_t *pp = pair - LANES_PER_GROUP;
-        const int8_t *wp = w - 8;
-        const int8_t *const last = wp + 16 * (groups >> 1);
-        uint32_t a_even, a_odd, b_even, b_odd, w4, w4_second, half;
-        __asm__ volatile(
-            "1:\n\t"
-#define MQ_CONV_GROUP_ASM                                                                  \
-            "ldr %[ae], [%[pp], #16]!\n\t"                                               \
-            "ldr %[ao], [%[pp], #4]\n\t"                                                 \
-            "ldr %[be], [%[pp], #8]\n\t"                                                 \
-            "ldr %[bo], [%[pp], #12]\n\t"                                                \
-            "ldr %[w4], [%[wp], #8]!\n\t"                                                \
-            "ldr %[w4b], [%[wp], #4]\n\t"                                                \
-            "sxtb16 %[half], %[w4]\n\t"                                                  \
-            "smlad %[a0], %[ae], %[half], %[a0]\n\t"                                     \
-            "smlad %[b0], %[be], %[half], %[b0]\n\t"                                     \
-            "sxtb16 %[w4], %[w4], ror #8\n\t"                                            \
-            "smlad %[a0], %[ao], %[w4], %[a0]\n\t"                                       \
-            "smlad %[b0], %[bo], %[w4], %[b0]\n\t"                                       \
-            "sxtb16 %[half], %[w4b]\n\t"                                                 \
-            "smlad %[a1], %[ae], %[half], %[a1]\n\t"                                     \
-            "smlad %[b1], %[be], %[half], %[b1]\n\t"                                     \
-            "sxtb16 %[w4b], %[w4b], ror #8\n\t"                                          \
-            "smlad %[a1], %[ao], %[w4b], %[a1]\n\t"                                      \
-            "smlad %[b1], %[bo], %[w4b], %[b1]\n\t"
-            MQ_CONV_GROUP_ASM
-            MQ_CONV_GROUP_ASM
-#undef MQ_CONV_GROUP_ASM
-            "cmp %[wp], %[last]\n\t"
-            "bne 1b\n\t"
-            : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [pp] "+r"(pp),
-              [wp] "+r"(wp), [ae] "=&r"(a_even), [ao] "=&r"(a_odd), [be] "=&r"(b_even),
-              [bo] "=&r"(b_odd), [w4] "=&r"(w4), [w4b] "=&r"(w4_second), [half] "=&r"(half)
-            : [last] "r"(last)
-            : "cc", "memory");
-        pair = pp + LANES_PER_GROUP;
-        w = wp + 8;
-    }
-#else
-    const int8_t *const w_pairs_end = w + 16 * (groups >> 1);
-    for (; w < w_pairs_end; w += 16, pair += 2 * LANES_PER_GROUP) {
-        MQ_CONV_GROUP(pair, w, a0, a1, b0, b1);
-        MQ_CONV_GROUP(pair + LANES_PER_GROUP, w + 8, a0, a1, b0, b1);
-    }
+/*
+ * outputs_3x2_saturated as one assembly routine, for the DSP build (GCC's schedule of the
+ * C keeps the sums and pointers on the stack). Per channel pair the six sums start at the
+ * pair's biases; the dot loop takes four groups of four entries a pass and the 0-3 groups
+ * left one at a time. Per group (24 MACs): both weight words and the three pixels' even
+ * words loaded back to back (5 loads, pipelined: 6 cycles), SXTB16 and three SMLADs per
+ * channel, the three odd words (4 cycles), SXTB16 ROR #8 and three SMLADs per channel: 26
+ * cycles by the M4 TRM's Table 3-1, 0.92 MAC/cycle; a pass's end test loads its bound
+ * (no register is left for it). Then per output byte LSL, SMMULR, the rounding shift with
+ * the output offset folded in (ADD v ASR #31, ADD rounding, ASR e: mq_requant_folded) and
+ * SSAT #8, and the six STRBs. The C above is its reference: the host twin runs that, the
+ * emulated target this, and both are checked bit-exact against TFLM.
+ *
+ * r0 points at a conv_pass (copied onto the stack at entry: its fields are [sp, #4i]; the
+ * loops end on the block pointer, whose bounds are the same for every pair). Registers: r0-r5 the sums
+ * (pixel a, b, c x channel 0, 1), r6 the block, r7 the weights, r8-r9 the weight words and
+ * then their odd halves, r10 an even half, r11, r12 and lr the pixels' words; AAPCS: r4-r11
+ * and lr saved.
+ */
+typedef struct {
+    const int16_t *block_before;   /* [sp, #0]: block - one group (pre-indexed loads) */
+    const int8_t *w_before;        /* [sp, #4]: weights - 8 bytes, advanced per pair */
+    const int32_t *bias;           /* [sp, #8]: advanced by 2 per pair */
+    const int32_t *multiplier;     /* [sp, #12] */
+    const int32_t *shift;          /* [sp, #16] */
+    int32_t rounding_unit;         /* [sp, #20]: 2 * output_offset + 1 */
+    int8_t *out_a;                 /* [sp, #24]: advanced by 2 per pair */
+    int32_t out_c;                 /* [sp, #28]: pixel b's outputs at out_a + out_c */
+    int8_t *out_a_end;             /* [sp, #32]: out_a + (out_c & ~1) */
+    const int16_t *quads_end;      /* [sp, #36]: where the block pointer ends the passes */
+    const int16_t *groups_end;     /* [sp, #40]: and where it ends the groups */
+} conv_pass_t;
+
+void mq_conv_triples_saturated_s8(conv_pass_t *pass);
+
+#define MQ_GROUP_S                                                                     \
+    "ldr r8, [r7, #8]!\n\t"  "ldr r9, [r7, #4]\n\t"                                   \
+    "ldr r11, [r6, #24]!\n\t" "ldr r12, [r6, #8]\n\t" "ldr lr, [r6, #16]\n\t"         \
+    "sxtb16 r10, r8\n\t"                                                             \
+    "smlad r0, r11, r10, r0\n\t" "smlad r2, r12, r10, r2\n\t" "smlad r4, lr, r10, r4\n\t" \
+    "sxtb16 r10, r9\n\t"                                                             \
+    "smlad r1, r11, r10, r1\n\t" "smlad r3, r12, r10, r3\n\t" "smlad r5, lr, r10, r5\n\t" \
+    "ldr r11, [r6, #4]\n\t" "ldr r12, [r6, #12]\n\t" "ldr lr, [r6, #20]\n\t"          \
+    "sxtb16 r8, r8, ror #8\n\t"                                                      \
+    "smlad r0, r11, r8, r0\n\t" "smlad r2, r12, r8, r2\n\t" "smlad r4, lr, r8, r4\n\t" \
+    "sxtb16 r9, r9, ror #8\n\t"                                                      \
+    "smlad r1, r11, r9, r1\n\t" "smlad r3, r12, r9, r3\n\t" "smlad r5, lr, r9, r5\n\t"
+/* one output byte: sum r, multiplier m, rounding k, exponent e */
+#define MQ_OUT_S(r, m, k, e)                                                           \
+    "lsl " r ", " r ", #1\n\t" "smmulr " r ", " r ", " m "\n\t"                        \
+    "add " r ", " r ", " r ", asr #31\n\t" "add " r ", " r ", " k "\n\t"                \
+    "asr " r ", " r ", " e "\n\t" "ssat " r ", #8, " r "\n\t"
+
+__asm__(
+    ".pushsection .text.mq_conv_triples_saturated_s8, \"ax\", %progbits\n\t"
+    ".syntax unified\n\t"
+    ".thumb\n\t"
+    ".balign " MQ_HOT_CODE_ALIGN "\n\t"
+    ".global mq_conv_triples_saturated_s8\n\t"
+    ".thumb_func\n\t"
+    ".type mq_conv_triples_saturated_s8, %function\n"
+    "mq_conv_triples_saturated_s8:\n\t"
+    "push {r4-r11, lr}\n\t"
+    "ldm r0, {r1-r11}\n\t"
+    "push {r1-r11}\n"
+    "1:\n\t"                                       /* a channel pair */
+    "ldr r10, [sp, #8]\n\t"
+    "ldr r7, [sp, #4]\n\t"
+    "ldr r6, [sp, #0]\n\t"
+    "ldrd r0, r1, [r10], #8\n\t"                   /* the biases */
+    "ldr r8, [sp, #36]\n\t"
+    "str r10, [sp, #8]\n\t"
+    "mov r2, r0\n\t"
+    "mov r3, r1\n\t"
+    "mov r4, r0\n\t"
+    "mov r5, r1\n\t"
+    "cmp r8, r6\n\t"
+    "beq 3f\n"
+    "2:\n\t"                                       /* four groups a pass */
+    MQ_GROUP_S MQ_GROUP_S MQ_GROUP_S MQ_GROUP_S
+    "ldr r11, [sp, #36]\n\t"
+    "cmp r6, r11\n\t"
+    "bne 2b\n"
+    "3:\n\t"
+    "ldr r11, [sp, #40]\n\t"
+    "cmp r6, r11\n\t"
+    "beq 5f\n"
+    "4:\n\t"                                       /* the groups left */
+    MQ_GROUP_S
+    "ldr r11, [sp, #40]\n\t"
+    "cmp r6, r11\n\t"
+    "bne 4b\n"
+    "5:\n\t"
+    "str r7, [sp, #4]\n\t"
+    "ldr r6, [sp, #12]\n\t"
+    "ldr r7, [sp, #16]\n\t"
+    "ldr r12, [sp, #20]\n\t"
+    "ldrd r8, r9, [r6], #8\n\t"                    /* multipliers */
+    "ldrd r10, r11, [r7], #8\n\t"                  /* shifts (<= -1) */
+    "str r6, [sp, #12]\n\t"
+    "str r7, [sp, #16]\n\t"
+    "rsb r10, r10, #0\n\t"                         /* exponents */
+    "rsb r11, r11, #0\n\t"
+    "sub r6, r10, #1\n\t"
+    "lsl r6, r12, r6\n\t"                          /* roundings: unit << (e - 1) */
+    "sub r7, r11, #1\n\t"
+    "lsl r7, r12, r7\n\t"
+    MQ_OUT_S("r0", "r8", "r6", "r10")
+    MQ_OUT_S("r1", "r9", "r7", "r11")
+    MQ_OUT_S("r2", "r8", "r6", "r10")
+    MQ_OUT_S("r3", "r9", "r7", "r11")
+    MQ_OUT_S("r4", "r8", "r6", "r10")
+    MQ_OUT_S("r5", "r9", "r7", "r11")
+    "ldr r12, [sp, #24]\n\t"
+    "ldr lr, [sp, #28]\n\t"
+    "ldr r8, [sp, #32]\n\t"
+    "strb r0, [r12]\n\t"
+    "strb r1, [r12, #1]\n\t"
+    "add r6, r12, lr\n\t"
+    "strb r2, [r6]\n\t"
+    "strb r3, [r6, #1]\n\t"
+    "add r6, r6, lr\n\t"
+    "strb r4, [r6]\n\t"
+    "strb r5, [r6, #1]\n\t"
+    "add r12, r12, #2\n\t"
+    "str r12, [sp, #24]\n\t"
+    "cmp r12, r8\n\t"
+    "bne 1b\n\t"
+    "add sp, sp, #44\n\t"
+    "pop {r4-r11, pc}\n\t"
+    ".size mq_conv_triples_saturated_s8, . - mq_conv_triples_saturated_s8\n\t"
+    ".popsection\n");
+#undef MQ_GROUP_S
+#undef MQ_OUT_S
+
+/* outputs_3x2_saturated through the assembly routine (bias present, out_c >= 2). */
+static void outputs_3x2_saturated_asm(const int16_t *block, const int8_t *w, int groups,
+                                      const mq_requant_t *q, int out_c, int8_t *out)
+{
+    const int16_t *const before = block - LANES_PER_GROUP;
+    conv_pass_t pass = {before, w - 8, q->bias, q->multiplier, q->shift, q->rounding_unit, out,
+                        out_c, out + (out_c & ~1), before + 4 * LANES_PER_GROUP * (groups >> 2),
+                        before + LANES_PER_GROUP * groups};
+    mq_conv_triples_saturated_s8(&pass);
+}
 #endif
-    if (groups & 1) {
-        MQ_CONV_GROUP(pair, w, a0, a1, b0, b1);
-        w += 8;
-        pair += LANES_PER_GROUP;
-    }
-    const int tail = n & 3;
-    for (int t = 0; t < tail; ++t) {
-        a0 += (int32_t)pair[t] * w[t];
-        a1 += (int32_t)pair[t] * w[tail + t];
-        b0 += (int32_t)pair[4 + t] * w[t];
-        b1 += (int32_t)pair[4 + t] * w[tail + t];
-    }
-    sums[0] = a0;
-    sums[1] = a1;
-    sums[2] = b0;
-    sums[3] = b1;
-}
 
-/*
- * The four sums of dot_2x2 to output bytes: each channel's parameters are read once
- * for both pixels (inlined into outputs_2x2).
- */
-static MQ_ALWAYS_INLINE void requant_2x2(const mq_requant_t *q, const int32_t sums[4], int oc,
-                                         int8_t *out_a, int8_t *out_b)
-{
-    int32_t a0 = sums[0], a1 = sums[1], b0 = sums[2], b1 = sums[3];
-    if (q->bias) {
-        const int32_t bias0 = q->bias[oc], bias1 = q->bias[oc + 1];
-        a0 += bias0;
-        b0 += bias0;
-        a1 += bias1;
-        b1 += bias1;
-    }
-    const int32_t m0 = q->multiplier[oc], m1 = q->multiplier[oc + 1];
-    const int s0 = q->shift[oc], s1 = q->shift[oc + 1];
-    if (q->fast) {
-        a0 = mq_multiply_small_right(a0, m0, s0);
-        b0 = mq_multiply_small_right(b0, m0, s0);
-        a1 = mq_multiply_small_right(a1, m1, s1);
-        b1 = mq_multiply_small_right(b1, m1, s1);
-    } else {
-        a0 = mq_multiply_by_quantized_multiplier(a0, m0, s0);
-        b0 = mq_multiply_by_quantized_multiplier(b0, m0, s0);
-        a1 = mq_multiply_by_quantized_multiplier(a1, m1, s1);
-        b1 = mq_multiply_by_quantized_multiplier(b1, m1, s1);
-    }
-    const int32_t offset = q->output_offset, lo = q->act_min, hi = q->act_max;
-    out_a[oc] = (int8_t)mq_clamp(a0 + offset, lo, hi);
-    out_a[oc + 1] = (int8_t)mq_clamp(a1 + offset, lo, hi);
-    out_b[oc] = (int8_t)mq_clamp(b0 + offset, lo, hi);
-    out_b[oc + 1] = (int8_t)mq_clamp(b1 + offset, lo, hi);
-}
-
-/*
- * Both pixels of the pair buffer times every channel pair: one call per pixel pair, the
- * dot products and their requantization inline, so the per-channel-pair cost is the
- * loop's, not two calls' saving and restoring nine registers each (what dominated 1x1
- * layers with few input channels).
- */
-static __attribute__((noinline)) void outputs_2x2(const int16_t *pair, const int8_t *w, int n,
-                                                  const mq_requant_t *q, int out_c,
-                                                  int8_t *out_a, int8_t *out_b)
-{
-    for (int oc = 0; oc + 2 <= out_c; oc += 2, w += 2 * n) {
-        int32_t sums[4];
-        dot_2x2(pair, w, n, sums);
-        requant_2x2(q, sums, oc, out_a, out_b);
-    }
-}
-
-/* Where one channel of a pair starts reading its tail: past both channels' groups. */
-static const int8_t *paired_tail(const int8_t *w_pair, int n, int second)
-{
-    return w_pair + 2 * (n & ~3) + second * (n & 3);
-}
-
-/*
- * Pixel `slot`'s column . one channel's weights, the odd leftover cases: one pixel
- * (the last of an odd count) with a paired channel (`step` 8, the tail at `tail`), or
- * an unpaired last channel (`step` 4, its tail right after its groups).
- */
-static int32_t dot_1x1(const int16_t *pair, int slot, const int8_t *w, int step,
-                       const int8_t *tail, int n)
+/* Pixel `slot`'s column . an unpaired last channel's weights (its row as it is). */
+static int32_t dot_1x1(const int16_t *block, int slot, const int8_t *w, int groups)
 {
     int32_t acc = 0;
-    pair += slot * 4;                                 /* slot_lanes(pair, 0, slot) */
-    for (int g = 0; g < (n >> 2); ++g, w += step, pair += LANES_PER_GROUP) {
+    block += slot * 4;                                /* slot_lanes(block, 0, slot) */
+    for (int g = 0; g < groups; ++g, w += 4, block += LANES_PER_GROUP) {
         const uint32_t w4 = mq_load32(w);
-        acc = mq_smlad(mq_load32(pair), mq_sxtb16(w4), acc);
-        acc = mq_smlad(mq_load32(pair + 2), mq_sxtb16_ror8(w4), acc);
-    }
-    for (int t = 0; t < (n & 3); ++t) {
-        acc += (int32_t)pair[t] * tail[t];
+        acc = mq_smlad(mq_load32(block), mq_sxtb16(w4), acc);
+        acc = mq_smlad(mq_load32(block + 2), mq_sxtb16_ror8(w4), acc);
     }
     return acc;
+}
+
+/* Pixel `slot`'s column . a channel pair's paired weights: sums[0], sums[1]. */
+static void dot_1x2(const int16_t *block, int slot, const int8_t *w, int groups, int32_t sums[2])
+{
+    int32_t s0 = 0, s1 = 0;
+    block += slot * 4;                                /* slot_lanes(block, 0, slot) */
+    for (int g = 0; g < groups; ++g, w += 8, block += LANES_PER_GROUP) {
+        const uint32_t even = mq_load32(block), odd = mq_load32(block + 2);
+        const uint32_t w0 = mq_load32(w), w1 = mq_load32(w + 4);
+        s0 = mq_smlad(odd, mq_sxtb16_ror8(w0), mq_smlad(even, mq_sxtb16(w0), s0));
+        s1 = mq_smlad(odd, mq_sxtb16_ror8(w1), mq_smlad(even, mq_sxtb16(w1), s1));
+    }
+    sums[0] = s0;
+    sums[1] = s1;
+}
+
+/* Pixels [0, count) of the block, channels [first_channel, out_c), a pixel at a time:
+ * outputs of slot k at out + k * out_c. */
+static void outputs_single(const int16_t *block, const int8_t *filter, int groups,
+                           const mq_requant_t *q, int out_c, int first_channel, int count,
+                           int8_t *out)
+{
+    const int row_bytes = 4 * groups, paired_end = out_c & ~1;
+    int oc = first_channel;
+    for (; oc < paired_end; oc += 2) {
+        const int8_t *w = filter + (int32_t)oc * row_bytes;
+        for (int slot = 0; slot < count; ++slot) {
+            int32_t sums[2];
+            dot_1x2(block, slot, w, groups, sums);
+            out[slot * out_c + oc] = mq_requant_channel(q, sums[0], oc);
+            out[slot * out_c + oc + 1] = mq_requant_channel(q, sums[1], oc + 1);
+        }
+    }
+    if (oc < out_c) {                                 /* an unpaired last channel */
+        const int8_t *w = filter + (int32_t)oc * row_bytes;
+        for (int slot = 0; slot < count; ++slot) {
+            out[slot * out_c + oc] = mq_requant_channel(q, dot_1x1(block, slot, w, groups), oc);
+        }
+    }
 }
 
 void mq_conv2d_s8(const mq_conv_params_t *p, const int8_t *input, const int8_t *filter,
                   const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
                   int8_t *output, int8_t *scratch)
 {
-    const mq_requant_t q = {bias, multiplier, shift, p->output_offset, p->act_min, p->act_max,
-                            p->requant_fast};
-    const int n = column_length(p);
+    const mq_requant_t q = mq_requant_of(bias, multiplier, shift, p->output_offset, p->act_min,
+                                         p->act_max, p->requant_fast);
+    const int groups = (column_length(p) + 3) / 4;      /* the weights' rows, padded */
     const int out_c = p->out_c;
     const int pixels = p->out_h * p->out_w;
-    int16_t *pair = (int16_t *)(void *)scratch;
-    int8_t *gathered = (int8_t *)(pair + ((n + 3) / 4) * LANES_PER_GROUP);
-    for (int pixel = 0; pixel < pixels; pixel += 2) {
-        const int both = pixel + 1 < pixels;
-        fill_column(p, input, pixel, 0, gathered, pair);
-        if (both) {
-            fill_column(p, input, pixel + 1, 1, gathered, pair);
+    int16_t *block = (int16_t *)(void *)scratch;
+    int8_t *gathered = (int8_t *)(block + groups * LANES_PER_GROUP);
+    void (*outputs)(const int16_t *, const int8_t *, int, const mq_requant_t *, int, int8_t *) =
+        !q.fast ? outputs_3x2_exact : q.full_range ? outputs_3x2_saturated : outputs_3x2_clamped;
+#if MQ_DSP
+    if (q.fast && q.full_range && bias && out_c >= 2) {
+        outputs = outputs_3x2_saturated_asm;
+    }
+#endif
+    int pixel = 0;
+    for (; pixel + PIXELS <= pixels; pixel += PIXELS) {
+        for (int slot = 0; slot < PIXELS; ++slot) {
+            fill_column(p, input, pixel + slot, slot, gathered, block);
         }
-        int8_t *out_a = output + (int32_t)pixel * out_c;
-        int8_t *out_b = out_a + out_c;
-        const int8_t *w = filter;
-        int oc = 0;
-        if (both) {
-            outputs_2x2(pair, w, n, &q, out_c, out_a, out_b);
-            oc = out_c & ~1;
-            w += (int32_t)oc * n;
+        int8_t *out = output + (int32_t)pixel * out_c;
+        if (out_c >= 2) {
+            outputs(block, filter, groups, &q, out_c, out);
         }
-        for (; oc + 2 <= out_c; oc += 2, w += 2 * n) {     /* the last pixel of an odd count */
-            out_a[oc] = mq_requant_channel(&q, dot_1x1(pair, 0, w, 8, paired_tail(w, n, 0), n), oc);
-            out_a[oc + 1] = mq_requant_channel(
-                &q, dot_1x1(pair, 0, w + 4, 8, paired_tail(w, n, 1), n), oc + 1);
+        if (out_c & 1) {                               /* an unpaired last channel */
+            outputs_single(block, filter, groups, &q, out_c, out_c - 1, PIXELS, out);
         }
-        if (oc < out_c) {                             /* an unpaired last channel */
-            const int8_t *tail = w + (n & ~3);
-            out_a[oc] = mq_requant_channel(&q, dot_1x1(pair, 0, w, 4, tail, n), oc);
-            if (both) {
-                out_b[oc] = mq_requant_channel(&q, dot_1x1(pair, 1, w, 4, tail, n), oc);
-            }
+    }
+    if (pixel < pixels) {                              /* the last one or two pixels */
+        const int count = pixels - pixel;
+        for (int slot = 0; slot < count; ++slot) {
+            fill_column(p, input, pixel + slot, slot, gathered, block);
         }
+        outputs_single(block, filter, groups, &q, out_c, 0, count,
+                       output + (int32_t)pixel * out_c);
     }
 }

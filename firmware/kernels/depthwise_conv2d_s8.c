@@ -179,6 +179,111 @@ int mq_depthwise_prepared(const mq_conv_params_t *p)
            p->k_h * p->k_w <= MQ_DEPTHWISE_MAX_TAPS;
 }
 
+#if MQ_DSP
+/*
+ * One output pixel of a 3x3 layer, every group of four channels, on a requant_fast layer
+ * whose activation range is all of int8: window3x3_x4 and the requantization in one
+ * assembly routine (GCC's schedule of the C kept the pointers on the stack around the
+ * twelve-register window and spent ~130 cycles a group outside it; this one ~75). Per
+ * group: the four sums start at the folded biases (LDM), the nine taps as in
+ * window3x3_x4 (11 cycles each), then per channel LSL, SMMULR, the rounding shift with the
+ * output offset folded in (mq_requant_folded) and SSAT #8, and four STRBs.
+ *
+ * r0 points at a dw_pass (copied onto the stack at entry: its fields are [sp, #4i]).
+ * Registers in the window: r0-r3 the sums, r4 the tap's pointer, r5 its input word, r6 the
+ * even half, r7 and r8 the widened weight words, r10 the taps, r11 the channel, lr the
+ * weights; AAPCS: r4-r11 and lr saved.
+ */
+typedef struct {
+    const int8_t *const *taps;     /* [sp, #0]: the nine taps' pointers */
+    int32_t channels;              /* [sp, #4] */
+    const uint32_t *lanes;         /* [sp, #8]: widened weights, 18 words a group */
+    const int32_t *folded;         /* [sp, #12]: folded biases */
+    const int32_t *multiplier;     /* [sp, #16] */
+    const int32_t *shift;          /* [sp, #20] */
+    int32_t rounding_unit;         /* [sp, #24]: 2 * output_offset + 1 */
+    int8_t *out;                   /* [sp, #28]: the pixel's outputs */
+    int32_t channel;               /* [sp, #32]: 0, then 4 a group */
+} dw_pass_t;
+
+void mq_depthwise_pixel3x3_saturated_s8(dw_pass_t *pass);
+
+/* tap t: its input word at [r4, r11] and its weights at [lr, #8t]; loads tap t + 1's
+ * pointer after its own words (no load uses the register loaded just before it) */
+#define MQ_TAP_S(we, wo, next)                                                         \
+    "ldr r5, [r4, r11]\n\t" "ldr r7, [lr, #" we "]\n\t" "ldr r8, [lr, #" wo "]\n\t" next \
+    "sxtb16 r6, r5\n\t" "sxtb16 r5, r5, ror #8\n\t"                                    \
+    "smlabb r0, r6, r7, r0\n\t" "smlatt r2, r6, r7, r2\n\t"                            \
+    "smlabb r1, r5, r8, r1\n\t" "smlatt r3, r5, r8, r3\n\t"
+#define MQ_NEXT_S(t) "ldr r4, [r10, #" t "]\n\t"
+/* sum s, multiplier m, shift h (<= -1) -> the output byte in s (r9: the rounding) */
+#define MQ_OUT_DW(s, m, h)                                                              \
+    "rsb " h ", " h ", #0\n\t" "sub r9, " h ", #1\n\t" "lsl r9, r12, r9\n\t"           \
+    "lsl " s ", " s ", #1\n\t" "smmulr " s ", " s ", " m "\n\t"                        \
+    "add " s ", " s ", " s ", asr #31\n\t" "add " s ", " s ", r9\n\t"                   \
+    "asr " s ", " s ", " h "\n\t" "ssat " s ", #8, " s "\n\t"
+
+__asm__(
+    ".pushsection .text.mq_depthwise_pixel3x3_saturated_s8, \"ax\", %progbits\n\t"
+    ".syntax unified\n\t"
+    ".thumb\n\t"
+    ".balign " MQ_HOT_CODE_ALIGN "\n\t"
+    ".global mq_depthwise_pixel3x3_saturated_s8\n\t"
+    ".thumb_func\n\t"
+    ".type mq_depthwise_pixel3x3_saturated_s8, %function\n"
+    "mq_depthwise_pixel3x3_saturated_s8:\n\t"
+    "push {r4-r11, lr}\n\t"
+    "ldm r0, {r1-r9}\n\t"
+    "push {r1-r9}\n"
+    "1:\n\t"                                       /* a group of four channels */
+    "ldr r12, [sp, #12]\n\t"
+    "ldr r10, [sp, #0]\n\t"
+    "ldr r11, [sp, #32]\n\t"
+    "ldr lr, [sp, #8]\n\t"
+    "ldm r12!, {r0-r3}\n\t"                        /* the folded biases */
+    "str r12, [sp, #12]\n\t"
+    "ldr r4, [r10]\n\t"
+    MQ_TAP_S("0", "4", MQ_NEXT_S("4")) MQ_TAP_S("8", "12", MQ_NEXT_S("8"))
+    MQ_TAP_S("16", "20", MQ_NEXT_S("12")) MQ_TAP_S("24", "28", MQ_NEXT_S("16"))
+    MQ_TAP_S("32", "36", MQ_NEXT_S("20")) MQ_TAP_S("40", "44", MQ_NEXT_S("24"))
+    MQ_TAP_S("48", "52", MQ_NEXT_S("28")) MQ_TAP_S("56", "60", MQ_NEXT_S("32"))
+    MQ_TAP_S("64", "68", "")
+    "add lr, lr, #72\n\t"
+    "str lr, [sp, #8]\n\t"
+    "ldr r4, [sp, #16]\n\t"
+    "ldr r5, [sp, #20]\n\t"
+    "ldr r12, [sp, #24]\n\t"
+    "ldm r4!, {r6-r8, r11}\n\t"                    /* multipliers */
+    "ldm r5!, {r10, lr}\n\t"                       /* shifts of channels 0, 1 */
+    "str r4, [sp, #16]\n\t"
+    MQ_OUT_DW("r0", "r6", "r10")
+    MQ_OUT_DW("r1", "r7", "lr")
+    "ldm r5!, {r10, lr}\n\t"                       /* shifts of channels 2, 3 */
+    "str r5, [sp, #20]\n\t"
+    MQ_OUT_DW("r2", "r8", "r10")
+    MQ_OUT_DW("r3", "r11", "lr")
+    "ldr r4, [sp, #28]\n\t"
+    "ldr r11, [sp, #32]\n\t"
+    "ldr r12, [sp, #4]\n\t"
+    "strb r0, [r4]\n\t"
+    "strb r1, [r4, #1]\n\t"
+    "strb r2, [r4, #2]\n\t"
+    "strb r3, [r4, #3]\n\t"
+    "add r4, r4, #4\n\t"
+    "add r11, r11, #4\n\t"
+    "str r4, [sp, #28]\n\t"
+    "str r11, [sp, #32]\n\t"
+    "cmp r11, r12\n\t"
+    "bne 1b\n\t"
+    "add sp, sp, #36\n\t"
+    "pop {r4-r11, pc}\n\t"
+    ".size mq_depthwise_pixel3x3_saturated_s8, . - mq_depthwise_pixel3x3_saturated_s8\n\t"
+    ".popsection\n");
+#undef MQ_TAP_S
+#undef MQ_NEXT_S
+#undef MQ_OUT_DW
+#endif
+
 /* The prepared path: see the file's comment. scratch is 4-byte aligned. */
 static void depthwise_prepared(const mq_conv_params_t *p, const int8_t *input,
                                const int8_t *filter, const int32_t *bias,
@@ -210,6 +315,8 @@ static void depthwise_prepared(const mq_conv_params_t *p, const int8_t *input,
     q.bias = NULL;                                 /* folded into the accumulators' start */
     const int8_t *tap_rows[MQ_DEPTHWISE_MAX_TAPS];
     const int rows3 = p->k_h == 3 && p->k_w == 3;
+    const int saturated = q.fast && q.full_range;     /* the assembly routine's case */
+    (void)saturated;
     const int32_t row_bytes = (int32_t)p->in_w * channels;
     for (int oy = 0; oy < p->out_h; ++oy) {
         const int iy0 = oy * p->stride_h - p->pad_top;
@@ -236,6 +343,14 @@ static void depthwise_prepared(const mq_conv_params_t *p, const int8_t *input,
             }
             int8_t *out = output + ((int32_t)oy * p->out_w + ox) * channels;
             const uint32_t *group = lanes;
+#if MQ_DSP
+            if (rows3 && saturated) {
+                dw_pass_t pass = {tap_rows, channels, lanes, folded, q.multiplier, q.shift,
+                                  q.rounding_unit, out, 0};
+                mq_depthwise_pixel3x3_saturated_s8(&pass);
+                continue;
+            }
+#endif
             if (rows3) {
                 for (int c = 0; c < channels; c += 4, group += 18) {
                     int32_t s[4] = {folded[c], folded[c + 1], folded[c + 2], folded[c + 3]};
@@ -285,8 +400,8 @@ void mq_depthwise_conv2d_s8(const mq_conv_params_t *p, const int8_t *input,
                             int8_t *scratch)
 {
     int32_t acc[MQ_DEPTHWISE_MAX_CHANNELS];
-    const mq_requant_t q = {bias, multiplier, shift, p->output_offset, p->act_min, p->act_max,
-                           p->requant_fast};
+    const mq_requant_t q = mq_requant_of(bias, multiplier, shift, p->output_offset, p->act_min,
+                                         p->act_max, p->requant_fast);
     if (mq_depthwise_prepared(p)) {
         depthwise_prepared(p, input, filter, bias, &q, output, scratch);
         return;

@@ -70,15 +70,14 @@ def _struct(ctype: str, name: str, fields: dict[str, int]) -> str:
 ADD_SCRATCH_BYTES = 2 * 256 * 4
 
 
-def conv_scratch_bytes(k_h: int, k_w: int, in_c: int, padded: bool) -> int:
-    """Working memory of mq_conv2d_s8 (see conv2d_s8.c): two pixels' columns widened
-    to 16 bits (16 bytes per started group of four entries), plus one gathered int8
-    column when taps cannot be widened in place (input channels not a multiple of
-    4, outside an unpadded 1x1 layer)."""
+def conv_scratch_bytes(k_h: int, k_w: int, in_c: int) -> int:
+    """Working memory of mq_conv2d_s8 (see conv2d_s8.c): three pixels' columns widened
+    to 16 bits (24 bytes per started group of four entries), plus one gathered int8
+    column, rounded up to whole groups, when taps cannot be widened in place (input
+    channels not a multiple of 4)."""
     column = k_h * k_w * in_c
-    widened = 16 * ((column + 3) // 4)
-    pointwise = k_h == 1 and k_w == 1 and not padded
-    gathered = 0 if pointwise or in_c % 4 == 0 else (column + 3) // 4 * 4
+    widened = 24 * ((column + 3) // 4)
+    gathered = 0 if in_c % 4 == 0 else (column + 3) // 4 * 4
     return widened + gathered
 
 
@@ -94,19 +93,78 @@ def depthwise_scratch_bytes(fields: dict[str, int]) -> int:
 
 
 def pair_channels(filter_rows: np.ndarray) -> np.ndarray:
-    """CONV_2D weights [out_c][K] in the order mq_conv2d_s8 reads them: channels in pairs,
-    each pair's rows interleaved in groups of four entries (c0 k0..3, c1 k0..3, c0 k4..7,
-    ...), then the K % 4 tail of c0 and of c1; an odd last channel stays as it is. The
+    """CONV_2D weights [out_c][K] in the order mq_conv2d_s8 reads them: each row padded
+    with zeros to whole groups of four entries (only where K % 4 != 0: out_c x (4 - K % 4)
+    bytes more), channels in pairs, each pair's rows interleaved in groups of four
+    (c0 k0..3, c1 k0..3, c0 k4..7, ...); an odd last channel stays as it is. Otherwise the
     same bytes, reordered: the flash footprint is that of the .tflite's weights."""
     out_c, k = filter_rows.shape
-    whole = k - k % 4
-    parts = []
-    for c in range(0, out_c - 1, 2):
-        groups = filter_rows[c:c + 2, :whole].reshape(2, -1, 4).transpose(1, 0, 2)
-        parts += [groups.reshape(-1), filter_rows[c, whole:], filter_rows[c + 1, whole:]]
+    rows = np.zeros((out_c, -(-k // 4) * 4), dtype=filter_rows.dtype)
+    rows[:, :k] = filter_rows
+    parts = [rows[c:c + 2].reshape(2, -1, 4).transpose(1, 0, 2).reshape(-1)
+             for c in range(0, out_c - 1, 2)]
     if out_c % 2:
-        parts.append(filter_rows[-1])
-    return np.concatenate(parts) if parts else filter_rows.reshape(-1)
+        parts.append(rows[-1])
+    return np.concatenate(parts) if parts else rows.reshape(-1)
+
+
+def folded_conv_bias(filter_rows: np.ndarray, bias: np.ndarray | None,
+                     input_offset: int) -> np.ndarray:
+    """CONV_2D's bias as mq_conv2d_s8 takes it: bias + input_offset * (sum of the channel's
+    weights), so that the kernel sums w * x over the raw inputs (conv2d_s8.c) and still
+    gets the reference's sum of w * (x + input_offset) + bias. One int32 per channel, as
+    the .tflite's bias (a layer without bias gets one: 4 bytes per channel)."""
+    rows = np.asarray(filter_rows, dtype=np.int64)
+    folded = rows.sum(axis=1) * int(input_offset)
+    if bias is not None:
+        folded = folded + np.asarray(bias, dtype=np.int64)
+    if np.abs(folded).max(initial=0) >= 1 << 31:
+        raise CodegenError("a convolution's bias with its input offset folded in exceeds "
+                           "int32; the firmware cannot run this layer.")
+    return folded.astype(np.int32)
+
+
+def in_place_offset(fields: dict[str, int], depthwise: bool) -> int:
+    """The least offset of a convolution's input inside the storage that starts with its
+    output, such that the kernel never writes an input byte it has still to read.
+
+    mq_conv2d_s8 (conv2d_s8.c) takes output pixels three at a time (the last one or two
+    together): it reads the whole windows of a step's pixels before it writes their
+    outputs, so the outputs written up to a step must end below the first input byte a
+    later step reads. The prepared depthwise path (depthwise_conv2d_s8.c) reads a pixel's
+    window and writes its outputs group by group, so a pixel's outputs must end below the
+    first input byte that pixel or a later one reads. Row-major tensors: the first byte a
+    window reads is its top-left tap inside the input, times the input's channels."""
+    in_h, in_w, in_c = fields["in_h"], fields["in_w"], fields["in_c"]
+    out_h, out_w, out_c = fields["out_h"], fields["out_w"], fields["out_c"]
+    pixels = np.arange(out_h * out_w)
+    iy0 = (pixels // out_w) * fields["stride_h"] - fields["pad_top"]
+    ix0 = (pixels % out_w) * fields["stride_w"] - fields["pad_left"]
+
+    def first_tap(origin: np.ndarray, taps: int, dilation: int, size: int) -> np.ndarray:
+        """The first in-bounds tap of each window along one axis (size if none)."""
+        index = np.where(origin < 0, (-origin + dilation - 1) // dilation, 0)
+        position = origin + index * dilation
+        return np.where((index < taps) & (position < size), position, size)
+
+    row = first_tap(iy0, fields["k_h"], fields["dil_h"], in_h)
+    column = first_tap(ix0, fields["k_w"], fields["dil_w"], in_w)
+    inside = (row < in_h) & (column < in_w)
+    first_read = np.where(inside, (row * in_w + column) * in_c, np.iinfo(np.int64).max)
+    step = 1 if depthwise else 3
+    count = len(pixels)
+    starts = np.arange(0, count - count % step, step).tolist()
+    if count % step:
+        starts.append(count - count % step)
+    ends = starts[1:] + [count]
+    written = np.array([end * out_c for end in ends], dtype=np.int64)
+    reads = np.array([first_read[start:end].min() for start, end in zip(starts, ends)])
+    # the first byte read from each step on (depthwise) or after it (conv)
+    later = np.minimum.accumulate(reads[::-1])[::-1]
+    if not depthwise:
+        later = np.append(later[1:], np.iinfo(np.int64).max)
+    need = written - later
+    return int(max(0, need.max(initial=0)))
 
 
 class _Emitter:
@@ -117,7 +175,8 @@ class _Emitter:
         self.constant_bytes = 0
         self.alias: dict[int, int] = {}
         # output tensor -> (input tensor, byte offset of that input inside the output's
-        # storage): a pointwise convolution laid over its dying input (_overlap_pointwise)
+        # storage): a convolution laid over its dying input; the candidates of
+        # _overlap_in_place until generate() keeps those that make the arena smaller
         self.overlap: dict[int, tuple[int, int]] = {}
         self.scratch: dict[int, int] = {}               # op index -> scratch bytes for its call
         self.op: Op | None = None                       # the operator being emitted
@@ -211,14 +270,19 @@ class _Emitter:
         per_channel = weights.reshape(-1, out_c).T if depthwise else weights.reshape(out_c, -1)
         fields["requant_fast"] = int(qp.requant_fast(np.abs(per_channel).sum(axis=1),
                                                      bias.data if bias is not None else None,
-                                                     shifts))
+                                                     shifts, out.zero_point))
         n = op.index
         w = self.array("int8_t", f"l{n}_w",
                        flt.data if depthwise else pair_channels(flt.data.reshape(out_c, -1)))
-        b = self.array("int32_t", f"l{n}_b", bias.data) if bias is not None else "0"
+        if depthwise:
+            b = self.array("int32_t", f"l{n}_b", bias.data) if bias is not None else "0"
+        else:
+            b = self.array("int32_t", f"l{n}_b", folded_conv_bias(
+                per_channel, bias.data if bias is not None else None, -inp.zero_point))
         m = self.array("int32_t", f"l{n}_m", multipliers)
         s = self.array("int32_t", f"l{n}_s", shifts)
         p = self.struct("mq_conv_params_t", f"l{n}_p", fields)
+        self._overlap_in_place(op, inp, out, fields, depthwise)
         if depthwise:
             scratch = depthwise_scratch_bytes(fields)
             if scratch:
@@ -226,32 +290,27 @@ class _Emitter:
             call = (f"mq_depthwise_conv2d_s8(&{p}, {self.io(inp.index)}, {w}, {b}, {m}, {s}, "
                     f"{self.io(out.index)}, {f'MQ_T(scratch{n})' if scratch else '0'});")
         else:
-            self.scratch[n] = conv_scratch_bytes(k_h, k_w, in_c, pad_top or pad_left)
-            self._overlap_pointwise(op, inp, out, fields)
+            self.scratch[n] = conv_scratch_bytes(k_h, k_w, in_c)
             call = (f"mq_conv2d_s8(&{p}, {self.io(inp.index)}, {w}, {b}, {m}, {s}, "
                     f"{self.io(out.index)}, MQ_T(scratch{n}));")
         self.calls.append((f"{n}:{op.kind}", call, out.index))
 
-    def _overlap_pointwise(self, op: Op, inp: Tensor, out: Tensor, fields: dict) -> None:
-        """Lay a stride-1 1x1 convolution's output over its input when no later op reads
-        that input. conv2d_s8.c widens input pixels p and p + 1 into its pair buffer before
-        it writes output pixels p and p + 1, and reads no other pixel for them; with the
-        output at the start of one storage and the input `delta` bytes in, delta >=
-        pixels x (out_c - in_c) keeps every write of pixels <= p + 1 below input pixel
-        p + 2, so the two need max(in, out) bytes instead of in + out. Storage already
-        shared (reshapes, in-place ADD) or laid over stays as it is."""
-        pointwise = (fields["k_h"], fields["k_w"], fields["stride_h"], fields["stride_w"],
-                      fields["dil_h"], fields["dil_w"], fields["pad_top"],
-                      fields["pad_left"]) == (1, 1, 1, 1, 1, 1, 0, 0)
+    def _overlap_in_place(self, op: Op, inp: Tensor, out: Tensor, fields: dict,
+                          depthwise: bool) -> None:
+        """Lay a convolution's output over its input when no later op reads that input:
+        the output at the start of one storage, the input `in_place_offset` bytes in, so
+        that no write reaches input bytes the kernel has still to read; the two then need
+        max(out, offset + in) bytes instead of in + out. Storage already shared (reshapes,
+        in-place ADD) or laid over stays as it is; a depthwise layer only on its prepared
+        path (the order in_place_offset follows)."""
         shared = set(self.alias) | set(self.alias.values())
-        laid = set(self.overlap) | {guest for guest, _ in self.overlap.values()}
-        if not pointwise or inp.shape[1:3] != out.shape[1:3] or inp.index == self.graph.input \
-                or self.last_read.get(inp.index) != op.index \
-                or {inp.index, out.index} & (shared | laid):
+        if inp.index == self.graph.input or self.last_read.get(inp.index) != op.index \
+                or {inp.index, out.index} & shared \
+                or (depthwise and not depthwise_scratch_bytes(fields)):
             return
-        pixels = fields["in_h"] * fields["in_w"]
-        delta = max(0, pixels * (fields["out_c"] - fields["in_c"]))
-        self.overlap[out.index] = (inp.index, align(delta))
+        delta = align(in_place_offset(fields, depthwise))
+        if delta < out.elements:                      # else no byte is saved
+            self.overlap[out.index] = (inp.index, delta)
 
     def op_conv_2d(self, op: Op) -> None:
         self._conv_common(op, depthwise=False)
@@ -359,7 +418,7 @@ class _Emitter:
         scratch = ""
         if op.kind == "ADD":
             rescale = qp.add_multipliers(a.scale, b.scale, out.scale)
-            fast = qp.add_fast(rescale) and a_inner == b_inner == out.elements
+            fast = qp.add_fast(rescale, out.zero_point) and a_inner == b_inner == out.elements
             rescale["fast"] = int(fast)
             if fast:
                 self.scratch[op.index] = ADD_SCRATCH_BYTES
@@ -424,6 +483,60 @@ def _storage(alias: dict[int, int], index: int) -> int:
     return index
 
 
+def _arena_buffers(emitter: "_Emitter", first: dict[int, int], last: dict[int, int],
+                   sizes: dict[int, int], overlap: dict[int, tuple[int, int]]
+                   ) -> tuple[list[Buffer], dict[int, tuple[int, int]]]:
+    """The arena's buffers (storages and scratch spans), and the guests of `overlap`: a
+    convolution's dying input inside its output's storage, `delta` bytes in, one buffer
+    of two parts, each alive over its own tensor's lifetime (a storage is host or guest
+    at most once: _overlap_in_place refuses the rest)."""
+    alias = emitter.alias
+    hosted = {_storage(alias, outer): (_storage(alias, inner), delta)
+              for outer, (inner, delta) in overlap.items()}
+    guests = {guest: (host, delta) for host, (guest, delta) in hosted.items()}
+    buffers = []
+    for key in sizes:
+        if key in guests:
+            continue
+        lifetime = (first.get(key, -1), last.get(key, first.get(key, -1)))
+        if key not in hosted:
+            buffers.append(Buffer(key, sizes[key], *lifetime))
+            continue
+        guest, delta = hosted[key]
+        inner = (first.get(guest, -1), last.get(guest, first.get(guest, -1)))
+        buffers.append(Buffer(key, max(sizes[key], delta + sizes[guest]),
+                              min(lifetime[0], inner[0]), max(lifetime[1], inner[1]),
+                              ((0, sizes[key], *lifetime),
+                               (delta, delta + sizes[guest], *inner))))
+    # a kernel's scratch lives in the arena for the length of its own call only
+    buffers += [Buffer(_scratch_key(n), size, n, n) for n, size in emitter.scratch.items()]
+    return buffers, guests
+
+
+def _chosen_overlaps(emitter: "_Emitter", first: dict[int, int], last: dict[int, int],
+                     sizes: dict[int, int]) -> dict[int, tuple[int, int]]:
+    """The in-place candidates (_Emitter._overlap_in_place) that make the planned arena
+    smallest, greedily: by the arena each gives alone, best first, each added where it
+    makes the arena smaller and its two storages are in no other chosen pair (a storage is
+    host or guest at most once). A storage laid over another ties the two together, which
+    can cost the planner more than the bytes it saves, so not every candidate is kept."""
+    def arena(chosen: dict[int, tuple[int, int]]) -> int:
+        return plan(_arena_buffers(emitter, first, last, sizes, chosen)[0])[1]
+
+    candidates = sorted(emitter.overlap.items(), key=lambda item: (arena(dict([item])), item[0]))
+    chosen: dict[int, tuple[int, int]] = {}
+    best = arena(chosen)
+    for outer, (inner, delta) in candidates:
+        taken = set(chosen) | {guest for guest, _ in chosen.values()}
+        if {outer, inner} & taken:
+            continue
+        trial = {**chosen, outer: (inner, delta)}
+        size = arena(trial)
+        if size < best:
+            chosen, best = trial, size
+    return chosen
+
+
 def generate(flatbuffer: bytes, name: str) -> GeneratedModel:
     """The C sources of one model; raises CodegenError naming op, tensor and model."""
     if not NAME_PATTERN.fullmatch(name):      # the name is written into C source
@@ -451,29 +564,11 @@ def generate(flatbuffer: bytes, name: str) -> GeneratedModel:
             key = _storage(emitter.alias, index)
             last[key] = max(last.get(key, -1), op.index)
             sizes[key] = max(sizes.get(key, 0), graph.tensor(index).elements)
-    # a pointwise convolution's dying input lives inside its output's storage, `delta`
-    # bytes in (_Emitter._overlap_pointwise): one buffer of two parts, each alive over
-    # its own tensor's lifetime
-    # (a storage is host or guest at most once: _overlap_pointwise refuses the rest)
-    hosted = {_storage(emitter.alias, outer): (_storage(emitter.alias, inner), delta)
-              for outer, (inner, delta) in emitter.overlap.items()}
-    guests = {guest: (host, delta) for host, (guest, delta) in hosted.items()}
-    buffers = []
-    for key in sizes:
-        if key in guests:
-            continue
-        lifetime = (first.get(key, -1), last.get(key, first.get(key, -1)))
-        if key not in hosted:
-            buffers.append(Buffer(key, sizes[key], *lifetime))
-            continue
-        guest, delta = hosted[key]
-        inner = (first.get(guest, -1), last.get(guest, first.get(guest, -1)))
-        buffers.append(Buffer(key, max(sizes[key], delta + sizes[guest]),
-                              min(lifetime[0], inner[0]), max(lifetime[1], inner[1]),
-                              ((0, sizes[key], *lifetime),
-                               (delta, delta + sizes[guest], *inner))))
-    # a kernel's scratch lives in the arena for the length of its own call only
-    buffers += [Buffer(_scratch_key(n), size, n, n) for n, size in emitter.scratch.items()]
+    # a convolution's dying input may live inside its output's storage (the candidates of
+    # _Emitter._overlap_in_place): kept where they make the arena smaller
+    overlap = _chosen_overlaps(emitter, first, last, sizes)
+    emitter.overlap = overlap
+    buffers, guests = _arena_buffers(emitter, first, last, sizes, overlap)
     offsets, arena_bytes = plan(buffers)
     scratch_offsets = {n: offsets.pop(_scratch_key(n)) for n in emitter.scratch}
     for guest, (host, delta) in guests.items():

@@ -125,25 +125,36 @@ SMALL_RIGHT_LIMIT = 1 << 30
 
 
 def requant_fast(weight_abs_sums: np.ndarray, bias: np.ndarray | None,
-                 shifts: list[int]) -> bool:
+                 shifts: list[int], output_offset: int | None = None) -> bool:
     """Whether a layer may requantize with mq_multiply_small_right (mq_nn.h): every
     channel's shift is a right shift (<= -1) and its sum of products plus bias stays below
-    2^30 in magnitude for any int8 input, bounded by 255 * sum|w| + |bias| per channel."""
+    2^30 in magnitude for any int8 input, bounded by 255 * sum|w| + |bias| per channel.
+    With an `output_offset` (the convolutions, which fold it into the rounding term:
+    mq_requant_folded) that term, |2 * offset + 1| * 2^(e - 1) for each channel's exponent
+    e = -shift, must stay below 2^30 too."""
     sums = np.asarray(weight_abs_sums, dtype=np.int64) * MAX_OFFSET_INPUT
     if bias is not None:
         sums = sums + np.abs(np.asarray(bias, dtype=np.int64))
-    return bool(shifts) and max(shifts) <= -1 and int(sums.max(initial=0)) < SMALL_RIGHT_LIMIT
+    if not shifts or max(shifts) > -1 or int(sums.max(initial=0)) >= SMALL_RIGHT_LIMIT:
+        return False
+    if output_offset is None:
+        return True
+    unit = abs(2 * int(output_offset) + 1)
+    return all(unit << (-int(shift) - 1) < SMALL_RIGHT_LIMIT for shift in shifts)
 
 
-def add_fast(rescale: dict[str, int]) -> bool:
+def add_fast(rescale: dict[str, int], output_offset: int = 0) -> bool:
     """Whether mq_add_s8's table path (add_s8.c) reproduces the reference for these
     parameters: inputs right-shifted (shift <= 0), the output right-shifted (<= -1), and
     (x + offset) * 2^left_shift, each rescaled input (at most 255 * 2^left_shift * m /
     2^31 / 2^e + 1) and their sum below 2^30 in magnitude, so that the output's
-    requantization may take mq_multiply_small_right."""
+    requantization may take mq_requant_folded, whose rounding term with the output
+    offset folded in, |2 * output_offset + 1| * 2^(e - 1), must stay below 2^30 too."""
     left = rescale["left_shift"]
     shifts = (rescale["input1_shift"], rescale["input2_shift"])
     if max(shifts) > 0 or rescale["output_shift"] > -1:
+        return False
+    if abs(2 * int(output_offset) + 1) << (-rescale["output_shift"] - 1) >= SMALL_RIGHT_LIMIT:
         return False
     widened = MAX_OFFSET_INPUT << left
     scaled = [widened * rescale[f"input{i}_multiplier"] // (1 << (31 - shift)) + 1
