@@ -281,13 +281,12 @@ static MQ_ALWAYS_INLINE void group_3x2(const int16_t *block, const int8_t *w, in
 
 /*
  * The block's three pixels times every channel pair, outputs of pixel k at out + k * out_c:
- * the sums start at the biases; requant_fast layers take mq_requant_folded and, with
- * `full` (act range [-128, 127]), SSAT for the clamp; other layers the reference's full
- * requantization.
+ * the sums start at the biases and take mq_requant_sum; `full` (the layer is requant_fast
+ * and its act range [-128, 127]) makes the clamp an SSAT the loop knows of.
  */
 static MQ_ALWAYS_INLINE void outputs_3x2(const int16_t *block, const int8_t *w, int groups,
                                          const mq_requant_t *q, int out_c, int8_t *out,
-                                         int folded, int full)
+                                         int full)
 {
     for (int oc = 0; oc + 2 <= out_c; oc += 2) {
         const int32_t bias0 = q->bias ? q->bias[oc] : 0, bias1 = q->bias ? q->bias[oc + 1] : 0;
@@ -296,20 +295,8 @@ static MQ_ALWAYS_INLINE void outputs_3x2(const int16_t *block, const int8_t *w, 
             group_3x2(block + g * LANES_PER_GROUP, w, s);
         }
         for (int slot = 0; slot < PIXELS; ++slot) {
-            int8_t *o = out + slot * out_c + oc;
-            for (int c = 0; c < 2; ++c) {
-                const int channel = oc + c;
-                const int32_t sum = s[2 * slot + c];
-                if (folded) {
-                    const int e = -q->shift[channel];
-                    o[c] = mq_saturate_s8(mq_requant_folded(sum, q->multiplier[channel],
-                                                            mq_folded_rounding(q->rounding_unit, e), e),
-                                          q->act_min, q->act_max, full);
-                } else {
-                    o[c] = mq_requantize_s8(sum, q->multiplier[channel], q->shift[channel],
-                                            q->output_offset, q->act_min, q->act_max);
-                }
-            }
+            out[slot * out_c + oc] = mq_requant_sum(q, s[2 * slot], oc, full);
+            out[slot * out_c + oc + 1] = mq_requant_sum(q, s[2 * slot + 1], oc + 1, full);
         }
     }
 }
@@ -318,21 +305,15 @@ static __attribute__((noinline)) void outputs_3x2_saturated(const int16_t *block
                                                             int groups, const mq_requant_t *q,
                                                             int out_c, int8_t *out)
 {
-    outputs_3x2(block, w, groups, q, out_c, out, 1, 1);
+    outputs_3x2(block, w, groups, q, out_c, out, 1);
 }
 
-static __attribute__((noinline)) void outputs_3x2_clamped(const int16_t *block, const int8_t *w,
+/* Any other layer: a clamp by compares, or the reference's full requantization. */
+static __attribute__((noinline)) void outputs_3x2_general(const int16_t *block, const int8_t *w,
                                                           int groups, const mq_requant_t *q,
                                                           int out_c, int8_t *out)
 {
-    outputs_3x2(block, w, groups, q, out_c, out, 1, 0);
-}
-
-static __attribute__((noinline)) void outputs_3x2_exact(const int16_t *block, const int8_t *w,
-                                                        int groups, const mq_requant_t *q,
-                                                        int out_c, int8_t *out)
-{
-    outputs_3x2(block, w, groups, q, out_c, out, 0, 0);
+    outputs_3x2(block, w, groups, q, out_c, out, 0);
 }
 
 #if MQ_DSP
@@ -548,7 +529,7 @@ void mq_conv2d_s8(const mq_conv_params_t *p, const int8_t *input, const int8_t *
     int16_t *block = (int16_t *)(void *)scratch;
     int8_t *gathered = (int8_t *)(block + groups * LANES_PER_GROUP);
     void (*outputs)(const int16_t *, const int8_t *, int, const mq_requant_t *, int, int8_t *) =
-        !q.fast ? outputs_3x2_exact : q.full_range ? outputs_3x2_saturated : outputs_3x2_clamped;
+        q.fast && q.full_range ? outputs_3x2_saturated : outputs_3x2_general;
 #if MQ_DSP
     if (q.fast && q.full_range && bias && out_c >= 2) {
         outputs = outputs_3x2_saturated_asm;

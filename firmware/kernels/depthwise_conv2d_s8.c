@@ -315,8 +315,6 @@ static void depthwise_prepared(const mq_conv_params_t *p, const int8_t *input,
     q.bias = NULL;                                 /* folded into the accumulators' start */
     const int8_t *tap_rows[MQ_DEPTHWISE_MAX_TAPS];
     const int rows3 = p->k_h == 3 && p->k_w == 3;
-    const int saturated = q.fast && q.full_range;     /* the assembly routine's case */
-    (void)saturated;
     const int32_t row_bytes = (int32_t)p->in_w * channels;
     for (int oy = 0; oy < p->out_h; ++oy) {
         const int iy0 = oy * p->stride_h - p->pad_top;
@@ -344,7 +342,7 @@ static void depthwise_prepared(const mq_conv_params_t *p, const int8_t *input,
             int8_t *out = output + ((int32_t)oy * p->out_w + ox) * channels;
             const uint32_t *group = lanes;
 #if MQ_DSP
-            if (rows3 && saturated) {
+            if (rows3 && q.fast && q.full_range) {          /* the assembly routine's case */
                 dw_pass_t pass = {tap_rows, channels, lanes, folded, q.multiplier, q.shift,
                                   q.rounding_unit, out, 0};
                 mq_depthwise_pixel3x3_saturated_s8(&pass);

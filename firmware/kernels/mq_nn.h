@@ -23,6 +23,11 @@ extern "C" {
 
 /* The Cortex-M4 DSP instructions (SIMD32) are used where the target has them; the host
  * twin (and MQ_PORTABLE_KERNELS) runs the same arithmetic in portable C. */
+#if defined(__ARM_FEATURE_SIMD32) && !defined(MQ_PORTABLE_KERNELS)
+#define MQ_DSP 1
+#else
+#define MQ_DSP 0
+#endif
 
 /*
  * The alignment of the hand-written assembly routines (conv2d_s8.c, depthwise_conv2d_s8.c),
@@ -34,11 +39,6 @@ extern "C" {
  * the model's weights.
  */
 #define MQ_HOT_CODE_ALIGN "1024"
-#if defined(__ARM_FEATURE_SIMD32) && !defined(MQ_PORTABLE_KERNELS)
-#define MQ_DSP 1
-#else
-#define MQ_DSP 0
-#endif
 
 /* ---- requantization ---------------------------------------------------------
  * Fixed point as TFLite's (non single-rounding) reference computes it: a doubling
@@ -196,19 +196,27 @@ static MQ_ALWAYS_INLINE mq_requant_t mq_requant_of(const int32_t *bias, const in
     return q;
 }
 
+/* A sum that already holds its bias, requantized to channel `channel`'s output byte;
+ * `full` is q->full_range, or a constant where a caller specialises its loop on it. */
+static MQ_ALWAYS_INLINE int8_t mq_requant_sum(const mq_requant_t *q, int32_t acc, int channel,
+                                              int full)
+{
+    if (q->fast) {
+        const int exponent = -q->shift[channel];
+        acc = mq_requant_folded(acc, q->multiplier[channel],
+                                mq_folded_rounding(q->rounding_unit, exponent), exponent);
+        return mq_saturate_s8(acc, q->act_min, q->act_max, full);
+    }
+    return mq_requantize_s8(acc, q->multiplier[channel], q->shift[channel], q->output_offset,
+                            q->act_min, q->act_max);
+}
+
 static MQ_ALWAYS_INLINE int8_t mq_requant_channel(const mq_requant_t *q, int32_t acc, int channel)
 {
     if (q->bias) {
         acc += q->bias[channel];
     }
-    if (q->fast) {
-        const int exponent = -q->shift[channel];
-        acc = mq_requant_folded(acc, q->multiplier[channel],
-                                mq_folded_rounding(q->rounding_unit, exponent), exponent);
-        return mq_saturate_s8(acc, q->act_min, q->act_max, q->full_range);
-    }
-    return mq_requantize_s8(acc, q->multiplier[channel], q->shift[channel], q->output_offset,
-                            q->act_min, q->act_max);
+    return mq_requant_sum(q, acc, channel, q->full_range);
 }
 
 /* The part [*start, *end) of a k-tap window at `origin` that lies inside [0, size). */
@@ -224,7 +232,6 @@ static inline void mq_window(int origin, int k, int size, int *start, int *end)
  * algorithm and only these few lines differ between the two builds. Lanes hold
  * signed 16-bit values; "lo" is bits 15:0, "hi" bits 31:16.
  */
-
 static inline uint32_t mq_load32(const void *p)
 {
     uint32_t v;

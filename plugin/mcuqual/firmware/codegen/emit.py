@@ -489,7 +489,7 @@ def _arena_buffers(emitter: "_Emitter", first: dict[int, int], last: dict[int, i
     """The arena's buffers (storages and scratch spans), and the guests of `overlap`: a
     convolution's dying input inside its output's storage, `delta` bytes in, one buffer
     of two parts, each alive over its own tensor's lifetime (a storage is host or guest
-    at most once: _overlap_in_place refuses the rest)."""
+    at most once: _chosen_overlaps keeps no pair that would break that)."""
     alias = emitter.alias
     hosted = {_storage(alias, outer): (_storage(alias, inner), delta)
               for outer, (inner, delta) in overlap.items()}
