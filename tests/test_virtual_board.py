@@ -460,15 +460,13 @@ def test_a_peripheral_write_happens_once_however_plain_slices_stop(tmp_path):
     target.write_u32(0xE000_0E00, 1)                    # TER: port 0
     target.swo_start()
     target.halted = False
-    slices, deadline = 0, time.monotonic() + 1.0
-    while time.monotonic() < deadline:
-        target.advance(2_000 + 37 * (slices % 50))      # 0.2 ms wall-time slices
-        slices += 1
+    for slice_index in range(1_000):                   # a count, not a wall-time span: a
+        target.advance(2_000 + 37 * (slice_index % 50))  # loaded CI machine runs as many
     stream = target.swo_read()
     assert stream[:len(SYNC)] == SYNC
     packets = stream[len(SYNC):]
     assert len(packets) % 2 == 0 and set(packets[0::2]) == {0x01}     # 1-byte port-0 packets
     values = list(packets[1::2])
     iterations = target.read_core_register("r0")
-    assert slices > 500 and len(values) in (iterations, iterations - 1)  # the last may be due
+    assert len(values) in (iterations, iterations - 1)     # the last may be due
     assert values == [(i + 1) & 0xFF for i in range(len(values))]
