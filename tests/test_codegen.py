@@ -203,7 +203,7 @@ def _conv_fields(size, channels, out_channels, kernel, stride, pad):
     out = (size + 2 * pad - kernel) // stride + 1
     return dict(in_h=size, in_w=size, in_c=channels, out_h=out, out_w=out, out_c=out_channels,
                 k_h=kernel, k_w=kernel, stride_h=stride, stride_w=stride, dil_h=1, dil_w=1,
-                pad_top=pad, pad_left=pad)
+                pad_top=pad, pad_left=pad, depth_multiplier=1)
 
 
 def test_in_place_offsets_follow_each_kernels_order_of_reads_and_writes():
@@ -211,12 +211,17 @@ def test_in_place_offsets_follow_each_kernels_order_of_reads_and_writes():
     # written after its windows are read; the next block's window starts at (y - 1, x + 2),
     # (32 + 1) pixels behind the block's last written byte: (32 + 1) x 16 bytes
     assert emit.in_place_offset(_conv_fields(32, 16, 16, 3, 1, 1), depthwise=False) == 33 * 16
-    # the same as a depthwise layer: a pixel's outputs are written group by group while
-    # its own window (from (y - 1, x - 1)) is still read: (32 + 2) x 16 bytes
-    assert emit.in_place_offset(_conv_fields(32, 16, 16, 3, 1, 1), depthwise=True) == 34 * 16
-    # depthwise stride 2, 32x32x48 -> 16x16: pixel (y, x) reads from (2y, 2x) on; only
-    # pixel 0 (its outputs end at 48, its window starts at 0) needs room: 48 bytes
-    assert emit.in_place_offset(_conv_fields(32, 48, 48, 3, 2, 0), depthwise=True) == 48
+    # the same as a depthwise layer (its rows path): output row y is written once input
+    # rows up to y + 1 are copied out, and row y + 2, still to be read, starts beyond it
+    assert emit.in_place_offset(_conv_fields(32, 16, 16, 3, 1, 1), depthwise=True) == 0
+    # a 5x5 depthwise (the per-pixel path): a pixel's outputs are written group by group
+    # while its own window (from (y - 2, x - 2)) is still read; pixel (y, 2) needs the most,
+    # (2 x 32 + 2 + 1) x 16 bytes
+    assert emit.in_place_offset(_conv_fields(32, 16, 16, 5, 1, 2), depthwise=True) == 67 * 16
+    # depthwise stride 2 on the per-pixel path (5x5, 32x32x48 -> 14x14): pixel (y, x) reads
+    # from (2y, 2x) on; only pixel 0 (its outputs end at 48, its window starts at 0) needs
+    # room: 48 bytes
+    assert emit.in_place_offset(_conv_fields(32, 48, 48, 5, 2, 0), depthwise=True) == 48
     # a 1x1 that narrows (32 -> 16 channels) never writes ahead of its reads
     assert emit.in_place_offset(_conv_fields(8, 32, 16, 1, 1, 0), depthwise=False) == 0
 

@@ -271,6 +271,40 @@ static inline int32_t mq_smlatt(uint32_t a, uint32_t b, int32_t acc)
 {
     return __smlatt((int32_t)a, (int32_t)b, acc);
 }
+static inline int32_t mq_smlabt(uint32_t a, uint32_t b, int32_t acc)
+{
+    return __smlabt((int32_t)a, (int32_t)b, acc);
+}
+static inline int32_t mq_smlatb(uint32_t a, uint32_t b, int32_t acc)
+{
+    return __smlatb((int32_t)a, (int32_t)b, acc);
+}
+/* acc + lo(a)*hi(b) + hi(a)*lo(b) (SMLADX) */
+static inline int32_t mq_smladx(uint32_t a, uint32_t b, int32_t acc)
+{
+    return __smladx((int32_t)a, (int32_t)b, acc);
+}
+/* lo(a) in the low lane, hi(b) in the high one (PKHBT with no shift) */
+static inline uint32_t mq_pkhbt(uint32_t a, uint32_t b)
+{
+    uint32_t result;
+    __asm__("pkhbt %0, %1, %2" : "=r"(result) : "r"(a), "r"(b));
+    return result;
+}
+/* (lo(a), lo(b)): PKHBT with LSL #16 */
+static inline uint32_t mq_pack_lo(uint32_t a, uint32_t b)
+{
+    uint32_t result;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(result) : "r"(a), "r"(b));
+    return result;
+}
+/* (hi(a), hi(b)): PKHTB with ASR #16 */
+static inline uint32_t mq_pack_hi(uint32_t a, uint32_t b)
+{
+    uint32_t result;
+    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(result) : "r"(b), "r"(a));
+    return result;
+}
 #else
 static inline int32_t mq_lo16(uint32_t x) { return (int16_t)(uint16_t)(x & 0xFFFFu); }
 static inline int32_t mq_hi16(uint32_t x) { return (int16_t)(uint16_t)(x >> 16); }
@@ -299,6 +333,31 @@ static inline int32_t mq_smlabb(uint32_t a, uint32_t b, int32_t acc)
 static inline int32_t mq_smlatt(uint32_t a, uint32_t b, int32_t acc)
 {
     return (int32_t)((uint32_t)acc + (uint32_t)(mq_hi16(a) * mq_hi16(b)));
+}
+static inline int32_t mq_smlabt(uint32_t a, uint32_t b, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)(mq_lo16(a) * mq_hi16(b)));
+}
+static inline int32_t mq_smlatb(uint32_t a, uint32_t b, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)(mq_hi16(a) * mq_lo16(b)));
+}
+static inline int32_t mq_smladx(uint32_t a, uint32_t b, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)(mq_lo16(a) * mq_hi16(b)) +
+                     (uint32_t)(mq_hi16(a) * mq_lo16(b)));
+}
+static inline uint32_t mq_pkhbt(uint32_t a, uint32_t b)
+{
+    return (a & 0xFFFFu) | (b & 0xFFFF0000u);
+}
+static inline uint32_t mq_pack_lo(uint32_t a, uint32_t b)
+{
+    return (a & 0xFFFFu) | (b << 16);
+}
+static inline uint32_t mq_pack_hi(uint32_t a, uint32_t b)
+{
+    return (a >> 16) | (b & 0xFFFF0000u);
 }
 #endif
 
@@ -394,15 +453,15 @@ typedef struct {
 void mq_conv2d_s8(const mq_conv_params_t *p, const int8_t *input, const int8_t *filter,
                   const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
                   int8_t *output, int8_t *scratch);
-/* scratch: mq_depthwise_scratch_bytes(in_c, k_h * k_w, mq_depthwise_prepared(p)) bytes,
- * 4-byte aligned (NULL when that is 0); the code generator computes the same formula
- * (codegen/emit.py, depthwise_scratch_bytes). */
+/* scratch: mq_depthwise_scratch_bytes(p) bytes, 4-byte aligned (NULL when that is 0); the
+ * code generator computes the same formula (codegen/emit.py, depthwise_scratch_bytes). */
 void mq_depthwise_conv2d_s8(const mq_conv_params_t *p, const int8_t *input,
                             const int8_t *filter, const int32_t *bias,
                             const int32_t *multiplier, const int32_t *shift, int8_t *output,
                             int8_t *scratch);
-uint32_t mq_depthwise_scratch_bytes(uint32_t channels, uint32_t taps, int prepared);
+uint32_t mq_depthwise_scratch_bytes(const mq_conv_params_t *p);
 int mq_depthwise_prepared(const mq_conv_params_t *p);
+int mq_depthwise_rows(const mq_conv_params_t *p);
 void mq_fully_connected_s8(const mq_fc_params_t *p, const int8_t *input, const int8_t *filter,
                            const int32_t *bias, const int32_t *multiplier,
                            const int32_t *shift, int8_t *output);

@@ -81,15 +81,34 @@ def conv_scratch_bytes(k_h: int, k_w: int, in_c: int) -> int:
     return widened + gathered
 
 
+def depthwise_prepared(fields: dict[str, int]) -> bool:
+    """mq_depthwise_conv2d_s8's prepared path (depthwise_conv2d_s8.c,
+    mq_depthwise_prepared): multiplier 1, no dilation, channels a multiple of 4, at most 64
+    taps."""
+    return (fields["depth_multiplier"] == 1 and fields["dil_h"] == 1 and fields["dil_w"] == 1
+            and fields["in_c"] % 4 == 0 and fields["k_h"] * fields["k_w"] <= 64)
+
+
+def depthwise_rows(fields: dict[str, int]) -> bool:
+    """Its rows path (mq_depthwise_rows): prepared, 3x3, stride_w 1 or 2, pad_left <= 1."""
+    return (depthwise_prepared(fields) and fields["k_h"] == 3 and fields["k_w"] == 3
+            and fields["stride_w"] in (1, 2) and fields["pad_left"] <= 1)
+
+
 def depthwise_scratch_bytes(fields: dict[str, int]) -> int:
-    """Working memory of mq_depthwise_conv2d_s8 (mq_nn.h, mq_depthwise_scratch_bytes):
-    on its prepared path (multiplier 1, no dilation, channels a multiple of 4, at most 64
-    taps) 2 bytes per tap and channel of widened weights, 4 per channel of folded bias and
-    a zero-point row of the channels rounded up to 4; otherwise none."""
-    channels, taps = fields["in_c"], fields["k_h"] * fields["k_w"]
-    prepared = (fields["depth_multiplier"] == 1 and fields["dil_h"] == 1
-                and fields["dil_w"] == 1 and channels % 4 == 0 and taps <= 64)
-    return 2 * taps * channels + 4 * channels + (channels + 3) // 4 * 4 if prepared else 0
+    """Working memory of mq_depthwise_conv2d_s8 (depthwise_conv2d_s8.c,
+    mq_depthwise_scratch_bytes). The rows path: per channel 20 bytes of paired weights and
+    4 of folded bias, a zero-point plane row, three input rows as 16-bit planes (lanes =
+    the columns its passes read) and an output row's int32 sums. The other prepared layers:
+    2 bytes per tap and channel of widened weights, 4 per channel of folded bias and a
+    zero-point row of the channels rounded up to 4. Otherwise none."""
+    channels, taps, out_w = fields["in_c"], fields["k_h"] * fields["k_w"], fields["out_w"]
+    if depthwise_rows(fields):
+        lanes = (out_w + 1) // 2 * 2 + 2 if fields["stride_w"] == 1 else 2 * out_w + 2
+        return 24 * channels + 2 * lanes + 6 * lanes * channels + 4 * ((out_w + 1) // 2 * 2)
+    if depthwise_prepared(fields):
+        return 2 * taps * channels + 4 * channels + (channels + 3) // 4 * 4
+    return 0
 
 
 def pair_channels(filter_rows: np.ndarray) -> np.ndarray:
@@ -134,9 +153,18 @@ def in_place_offset(fields: dict[str, int], depthwise: bool) -> int:
     later step reads. The prepared depthwise path (depthwise_conv2d_s8.c) reads a pixel's
     window and writes its outputs group by group, so a pixel's outputs must end below the
     first input byte that pixel or a later one reads. Row-major tensors: the first byte a
-    window reads is its top-left tap inside the input, times the input's channels."""
+    window reads is its top-left tap inside the input, times the input's channels. Its
+    rows path (depthwise_rows) writes output rows in order, each after every input row its
+    windows read has been copied out (each input row read once): an output row must end
+    below the first input row not yet copied."""
     in_h, in_w, in_c = fields["in_h"], fields["in_w"], fields["in_c"]
     out_h, out_w, out_c = fields["out_h"], fields["out_w"], fields["out_c"]
+    if depthwise and depthwise_rows(fields):
+        out_rows = np.arange(out_h, dtype=np.int64)
+        copied = np.maximum.accumulate(out_rows * fields["stride_h"] - fields["pad_top"] + 2)
+        need = np.where(copied + 1 < in_h,
+                        (out_rows + 1) * out_w * out_c - (copied + 1) * in_w * in_c, 0)
+        return int(max(0, need.max(initial=0)))
     pixels = np.arange(out_h * out_w)
     iy0 = (pixels // out_w) * fields["stride_h"] - fields["pad_top"]
     ix0 = (pixels % out_w) * fields["stride_w"] - fields["pad_left"]
