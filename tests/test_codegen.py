@@ -218,10 +218,12 @@ def test_in_place_offsets_follow_each_kernels_order_of_reads_and_writes():
     # while its own window (from (y - 2, x - 2)) is still read; pixel (y, 2) needs the most,
     # (2 x 32 + 2 + 1) x 16 bytes
     assert emit.in_place_offset(_conv_fields(32, 16, 16, 5, 1, 2), depthwise=True) == 67 * 16
-    # depthwise stride 2 on the per-pixel path (5x5, 32x32x48 -> 14x14): pixel (y, x) reads
-    # from (2y, 2x) on; only pixel 0 (its outputs end at 48, its window starts at 0) needs
-    # room: 48 bytes
-    assert emit.in_place_offset(_conv_fields(32, 48, 48, 5, 2, 0), depthwise=True) == 48
+    # a 3x3 depthwise of rows narrower than 8 outputs takes the per-pixel path too: pixel
+    # (y, x)'s window starts at (y - 1, x - 1), (4 + 2) pixels of 16 channels behind its end
+    assert emit.in_place_offset(_conv_fields(4, 16, 16, 3, 1, 1), depthwise=True) == 6 * 16
+    # depthwise stride 2 (the per-pixel path), 32x32x48 -> 16x16: pixel (y, x) reads from
+    # (2y, 2x) on; only pixel 0 (its outputs end at 48, its window starts at 0) needs room
+    assert emit.in_place_offset(_conv_fields(32, 48, 48, 3, 2, 0), depthwise=True) == 48
     # a 1x1 that narrows (32 -> 16 channels) never writes ahead of its reads
     assert emit.in_place_offset(_conv_fields(8, 32, 16, 1, 1, 0), depthwise=False) == 0
 

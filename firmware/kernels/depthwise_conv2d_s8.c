@@ -10,10 +10,12 @@
  * term, and a tap outside the input reads the zero-point row: x = -input_offset,
  * which adds w * x + w * input_offset = 0, exactly as the reference skips it. Per tap
  * and four channels: a word of inputs, two SXTB16, two words of widened weights and
- * four 16x16 multiply-accumulates (SMLABB/SMLATT). A 3x3 layer with stride_w 1 or 2 and
- * pad_left <= 1 (every zoo model's) takes the rows path instead (depthwise_rows, below):
- * input rows copied once into per-channel 16-bit planes, and two neighbouring outputs
- * sharing their words through SMLAD/SMLADX.
+ * four 16x16 multiply-accumulates (SMLABB/SMLATT). A 3x3 layer takes its
+ * whole window at a time (window3x3_x4: hand-scheduled, the accumulators in
+ * registers), padding included, since a tap outside reads the zero-point row; with
+ * stride 1, pad_left <= 1 and rows of 8 outputs or more it takes the rows path instead
+ * (depthwise_rows, below): input rows copied once into per-channel 16-bit planes, and two
+ * neighbouring outputs sharing their words through SMLAD/SMLADX.
  *
  * Other multipliers keep per-pixel accumulators on the stack and walk the
  * channel-contiguous runs in order; dilated or very wide layers take the
@@ -36,6 +38,65 @@ static MQ_ALWAYS_INLINE void tap_x4(const int8_t *x, const int8_t *w, uint32_t o
     s[2] = mq_smlatt(x_even, w_even, s[2]);
     s[1] = mq_smlabb(x_odd, w_odd, s[1]);
     s[3] = mq_smlatt(x_odd, w_odd, s[3]);
+}
+
+/*
+ * A 3x3 window for four channels: the input words at tap[t] + c (t = 0..8, row by
+ * row; a tap outside the input points at the zero-point row) against the widened
+ * weight words w[0..17] ([tap][even, odd], see depthwise_prepared), accumulated into
+ * s[0..3]. Per tap four loads back to back (the input word, both weight words and
+ * the next tap's pointer: all but the first pipelined), two SXTB16 and four
+ * SMLABB/SMLATT: 11 cycles by the M4 TRM's Table 3-1.
+ * GCC's schedule of the same C spilled the accumulators between taps.
+ */
+static MQ_ALWAYS_INLINE void window3x3_x4(const int8_t *const tap[9], int32_t c,
+                                          const uint32_t *w, int32_t s[4])
+{
+#if MQ_DSP
+    int32_t s0 = s[0], s1 = s[1], s2 = s[2], s3 = s[3];
+    uint32_t pointer, raw, even, w_even, w_odd;
+    /* each tap loads the next tap's pointer after its own input word, so that no
+     * instruction uses a register the one before it loaded (a load-use stall on the
+     * Cortex-M33 and M7; on the M4 the four loads still pipeline) */
+#define MQ_WINDOW_TAP(offset_even, offset_odd, next)                                    \
+    "ldr %[raw], [%[ptr], %[c]]\n\t"                                                    \
+    "ldr %[we], [%[w], #" offset_even "]\n\t"                                           \
+    "ldr %[wo], [%[w], #" offset_odd "]\n\t"                                            \
+    next                                                                               \
+    "sxtb16 %[even], %[raw]\n\t"                                                        \
+    "sxtb16 %[raw], %[raw], ror #8\n\t"                                                 \
+    "smlabb %[s0], %[even], %[we], %[s0]\n\t"                                           \
+    "smlatt %[s2], %[even], %[we], %[s2]\n\t"                                           \
+    "smlabb %[s1], %[raw], %[wo], %[s1]\n\t"                                            \
+    "smlatt %[s3], %[raw], %[wo], %[s3]\n\t"
+#define MQ_NEXT(t) "ldr %[ptr], [%[tap], #" t "]\n\t"
+    __asm__("ldr %[ptr], [%[tap]]\n\t"
+            MQ_WINDOW_TAP("0", "4", MQ_NEXT("4")) MQ_WINDOW_TAP("8", "12", MQ_NEXT("8"))
+            MQ_WINDOW_TAP("16", "20", MQ_NEXT("12")) MQ_WINDOW_TAP("24", "28", MQ_NEXT("16"))
+            MQ_WINDOW_TAP("32", "36", MQ_NEXT("20")) MQ_WINDOW_TAP("40", "44", MQ_NEXT("24"))
+            MQ_WINDOW_TAP("48", "52", MQ_NEXT("28")) MQ_WINDOW_TAP("56", "60", MQ_NEXT("32"))
+            MQ_WINDOW_TAP("64", "68", "")
+            : [ptr] "=&r"(pointer), [raw] "=&r"(raw), [even] "=&r"(even),
+              [we] "=&r"(w_even), [wo] "=&r"(w_odd),
+              [s0] "+r"(s0), [s1] "+r"(s1), [s2] "+r"(s2), [s3] "+r"(s3)
+            : [tap] "r"(tap), [c] "r"(c), [w] "r"(w)
+            : "memory");
+#undef MQ_NEXT
+#undef MQ_WINDOW_TAP
+    s[0] = s0;
+    s[1] = s1;
+    s[2] = s2;
+    s[3] = s3;
+#else
+    for (int t = 0; t < 9; ++t) {
+        const uint32_t x4 = mq_load32(tap[t] + c);
+        const uint32_t x_even = mq_sxtb16(x4), x_odd = mq_sxtb16_ror8(x4);
+        s[0] = mq_smlabb(x_even, w[2 * t], s[0]);
+        s[2] = mq_smlatt(x_even, w[2 * t], s[2]);
+        s[1] = mq_smlabb(x_odd, w[2 * t + 1], s[1]);
+        s[3] = mq_smlatt(x_odd, w[2 * t + 1], s[3]);
+    }
+#endif
 }
 
 /*
@@ -115,21 +176,24 @@ int mq_depthwise_prepared(const mq_conv_params_t *p)
            p->k_h * p->k_w <= MQ_DEPTHWISE_MAX_TAPS;
 }
 
+/* The rows path pays ~75 cycles per channel and output row for its setup and ~10 per input
+ * byte it copies: below 8 outputs a row, and at stride 2 (four input bytes an output, no
+ * shared words), the per-pixel routine is faster. */
+#define MQ_DEPTHWISE_ROWS_MIN_WIDTH 8
+
 int mq_depthwise_rows(const mq_conv_params_t *p)
 {
-    return mq_depthwise_prepared(p) && p->k_h == 3 && p->k_w == 3 &&
-           (p->stride_w == 1 || p->stride_w == 2) && p->pad_left <= 1;
+    return mq_depthwise_prepared(p) && p->k_h == 3 && p->k_w == 3 && p->stride_w == 1 &&
+           p->pad_left <= 1 && p->out_w >= MQ_DEPTHWISE_ROWS_MIN_WIDTH;
 }
 
 /* 16-bit lanes of a plane row on the rows path: the columns j = ix + pad_left its passes
- * read (stride 1: the words (ox, ox + 1) and (ox + 2, ox + 3) of every even ox < out_w;
- * stride 2: (2 ox, 2 ox + 1) and (2 ox + 2, 2 ox + 3)); always even. */
+ * read (the words (ox, ox + 1) and (ox + 2, ox + 3) of every even ox < out_w); even. */
 #define ROWS_WEIGHT_WORDS 5   /* (w00, w01), (w10, w11), (w20, w21), (w02, w12), (w22, 0) */
 
 static uint32_t rows_lanes(const mq_conv_params_t *p)
 {
-    const uint32_t out_w = p->out_w;
-    return p->stride_w == 1 ? ((out_w + 1u) & ~1u) + 2u : 2u * out_w + 2u;
+    return (((uint32_t)p->out_w + 1u) & ~1u) + 2u;
 }
 
 uint32_t mq_depthwise_scratch_bytes(const mq_conv_params_t *p)
@@ -149,8 +213,9 @@ uint32_t mq_depthwise_scratch_bytes(const mq_conv_params_t *p)
 }
 
 /*
- * The rows path (3x3, multiplier 1, no dilation, channels a multiple of 4, stride_w 1 or 2,
- * pad_left <= 1: every zoo model's depthwise layer). Four channels' bytes of two input
+ * The rows path (3x3, multiplier 1, no dilation, channels a multiple of 4, stride_w 1,
+ * pad_left <= 1, at least MQ_DEPTHWISE_ROWS_MIN_WIDTH outputs a row: the zoo's stride-1
+ * depthwise layers down to 8x8). Four channels' bytes of two input
  * pixels (two words) become, by two SXTB16 each and four PKHBT/PKHTB, one word in each of
  * four channel planes: channel c's row as 16-bit lanes, column j = ix + pad_left, the zero
  * point where ix lies outside the input. Then per channel and output row the window is
@@ -158,7 +223,7 @@ uint32_t mq_depthwise_scratch_bytes(const mq_conv_params_t *p)
  * words: with A = (x[j], x[j+1]), B = (x[j+2], x[j+3]) and W = (w0, w1),
  *   out[j]     += SMLAD(A, W) + SMLABB(B, w2)                 (x[j] w0 + x[j+1] w1 + x[j+2] w2)
  *   out[j + 1] += SMLADX(PKHBT(B, A), W) + SMLATB(B, w2)     (x[j+1] w0 + x[j+2] w1 + x[j+3] w2)
- * (stride 2: out[j / 2] += SMLAD(A, W) + SMLABB(B, w2)). Sums start at the folded bias (bias
+ * Sums start at the folded bias (bias
  * + input_offset * the channel's sum of weights) over raw inputs, as on the prepared path,
  * so a padding lane (x = -input_offset) adds nothing, exactly as the reference skips it.
  * A row of sums is then requantized into the output at a stride of the channel count.
@@ -240,21 +305,6 @@ static void row_sums_s1(const uint32_t *r0, const uint32_t *r1, const uint32_t *
 }
 #undef MQ_ROW_PAIR
 
-/* The same, stride 2: `count` outputs. */
-static void row_sums_s2(const uint32_t *r0, const uint32_t *r1, const uint32_t *r2,
-                        const uint32_t *w, int32_t bias, int32_t *sums, int count)
-{
-    const uint32_t pair0 = w[0], pair1 = w[1], pair2 = w[2], thirds = w[3], third2 = w[4];
-    for (int k = 0; k < count; ++k) {
-        int32_t s = mq_smlad(r0[k], pair0, bias);
-        s = mq_smlabb(r0[k + 1], thirds, s);
-        s = mq_smlad(r1[k], pair1, s);
-        s = mq_smlabt(r1[k + 1], thirds, s);
-        s = mq_smlad(r2[k], pair2, s);
-        sums[k] = mq_smlabb(r2[k + 1], third2, s);
-    }
-}
-
 /* Channel c's row of sums into the output bytes out[0], out[stride], ... */
 static void requant_row(const mq_requant_t *q, int c, const int32_t *sums, int count,
                         int8_t *out, int stride)
@@ -272,14 +322,13 @@ static void requant_row(const mq_requant_t *q, int c, const int32_t *sums, int c
  * a call per channel and row cost ~190 more). There the weights are laid out doubled, so
  * that the sums come out as 2 * sum (|sum| < 2^30: requant_fast), the operand SMMULR takes
  * (mq_doubling_high_mul_small) without its LSL. Per channel:
- * - the sums: stride 1, per pair of outputs the bias, then per window row A and B (two
- *   loads, pipelined), SMLAD, SMLABB/SMLABT, PKHBT, SMLADX, SMLATB/SMLATT, and two STRs: 32
- *   cycles for 18 MACs by the M4 TRM's Table 3-1; stride 2, per output the bias, per row
- *   A and B, SMLAD and SMLABB/SMLABT, one STR;
+ * - the sums: per pair of outputs the bias, then per window row A and B (two loads,
+ *   pipelined), SMLAD, SMLABB/SMLABT, PKHBT, SMLADX, SMLATB/SMLATT, and two STRs: 32
+ *   cycles for 18 MACs by the M4 TRM's Table 3-1;
  * - the requantization, two output bytes a pass: LDRD, then per byte SMMULR, the rounding
  *   shift with the output offset folded in (mq_requant_folded), SSAT #8 and STRB.
  * r0 points at a dw_rows_pass (copied onto the stack at entry: its fields are [sp, #4i],
- * the channel's bias at [sp, #72]). Registers in the loops: r0-r2 the rows, r3 the sums,
+ * the channel's bias at [sp, #68]). Registers in the loops: r0-r2 the rows, r3 the sums,
  * r4 their end, r5-r7 the rows' (w0, w1) pairs, r8 the first two rows' third weights, r9
  * the last row's, r10 B, r11 and r12 the sums, lr A; AAPCS: r4-r11 and lr saved.
  */
@@ -294,9 +343,8 @@ typedef struct {
     int32_t channels;                     /* #48: the output bytes' stride */
     int8_t *out_end;                      /* #52: out + channels */
     int32_t *sums;                        /* #56 */
-    int32_t pass_bytes;                   /* #60: the sums a pass writes (even for stride 1) */
+    int32_t pass_bytes;                   /* #60: the sums the pairs write, 8 a pair */
     int32_t count_bytes;                  /* #64: the row's sums, 4 * out_w */
-    int32_t stride2;                      /* #68: stride_w == 2 */
 } dw_rows_pass_t;
 
 void mq_depthwise_rows_s8(const dw_rows_pass_t *pass);
@@ -306,9 +354,6 @@ void mq_depthwise_rows_s8(const dw_rows_pass_t *pass);
     "smlad r11, lr, " pair ", r11\n\t" bottom " r11, r10, " third ", r11\n\t"           \
     "pkhbt lr, r10, lr\n\t"                                                             \
     "smladx r12, lr, " pair ", r12\n\t" top " r12, r10, " third ", r12\n\t"
-#define MQ_WINDOW_ROW_S2(row, pair, third, bottom)                                      \
-    "ldr lr, [" row "], #4\n\t" "ldr r10, [" row "]\n\t"                                \
-    "smlad r11, lr, " pair ", r11\n\t" bottom " r11, r10, " third ", r11\n\t"
 
 __asm__(
     ".pushsection .text.mq_depthwise_rows_s8, \"ax\", %progbits\n\t"
@@ -320,12 +365,12 @@ __asm__(
     ".type mq_depthwise_rows_s8, %function\n"
     "mq_depthwise_rows_s8:\n\t"
     "push {r4-r11, lr}\n\t"
-    "sub sp, sp, #76\n\t"
+    "sub sp, sp, #72\n\t"
     "ldm r0!, {r1-r12}\n\t"
     "stm sp, {r1-r12}\n\t"
-    "ldm r0, {r1-r6}\n\t"
+    "ldm r0, {r1-r5}\n\t"
     "add r7, sp, #48\n\t"
-    "stm r7, {r1-r6}\n"
+    "stm r7, {r1-r5}\n"
     "1:\n\t"                                       /* a channel */
     "ldr r3, [sp, #24]\n\t"
     "ldr r4, [sp, #28]\n\t"
@@ -333,16 +378,13 @@ __asm__(
     "str r3, [sp, #24]\n\t"
     "ldr r10, [r4], #4\n\t"                        /* its bias */
     "str r4, [sp, #28]\n\t"
-    "str r10, [sp, #72]\n\t"
+    "str r10, [sp, #68]\n\t"
     "ldm sp, {r0-r2}\n\t"
     "ldr r3, [sp, #56]\n\t"
     "ldr r4, [sp, #60]\n\t"
-    "ldr r10, [sp, #68]\n\t"
-    "add r4, r3, r4\n\t"
-    "cmp r10, #0\n\t"
-    "bne 4f\n"
-    "2:\n\t"                                       /* stride 1: a pair of sums */
-    "ldr r11, [sp, #72]\n\t"
+    "add r4, r3, r4\n"
+    "2:\n\t"                                       /* a pair of sums */
+    "ldr r11, [sp, #68]\n\t"
     "mov r12, r11\n\t"
     MQ_WINDOW_ROW("r0", "r5", "r8", "smlabb", "smlatb")
     MQ_WINDOW_ROW("r1", "r6", "r8", "smlabt", "smlatt")
@@ -351,16 +393,7 @@ __asm__(
     "str r12, [r3], #4\n\t"
     "cmp r3, r4\n\t"
     "bne 2b\n\t"
-    "b 5f\n"
-    "4:\n\t"                                       /* stride 2: a sum */
-    "ldr r11, [sp, #72]\n\t"
-    MQ_WINDOW_ROW_S2("r0", "r5", "r8", "smlabb")
-    MQ_WINDOW_ROW_S2("r1", "r6", "r8", "smlabt")
-    MQ_WINDOW_ROW_S2("r2", "r7", "r9", "smlabb")
-    "str r11, [r3], #4\n\t"
-    "cmp r3, r4\n\t"
-    "bne 4b\n"
-    "5:\n\t"                                       /* the channel's output bytes */
+    /* the channel's output bytes */
     "ldr r3, [sp, #56]\n\t"
     "ldr r4, [sp, #64]\n\t"
     "ldr r5, [sp, #32]\n\t"
@@ -419,12 +452,11 @@ __asm__(
     "ldr r11, [sp, #52]\n\t"
     "cmp r10, r11\n\t"
     "bne 1b\n\t"
-    "add sp, sp, #76\n\t"
+    "add sp, sp, #72\n\t"
     "pop {r4-r11, pc}\n\t"
     ".size mq_depthwise_rows_s8, . - mq_depthwise_rows_s8\n\t"
     ".popsection\n");
 #undef MQ_WINDOW_ROW
-#undef MQ_WINDOW_ROW_S2
 #endif
 
 static void depthwise_rows(const mq_conv_params_t *p, const int8_t *input,
@@ -491,11 +523,10 @@ static void depthwise_rows(const mq_conv_params_t *p, const int8_t *input,
         const int pairs = (out_w + 1) / 2;
 #if MQ_DSP
         if (assembly) {
-            const int stride2 = p->stride_w == 2;
             const dw_rows_pass_t pass = {
                 row[0], row[1], row[2], 4 * step[0], 4 * step[1], 4 * step[2], weights, folded,
                 q.multiplier, q.shift, q.rounding_unit, out, channels, out + channels, sums,
-                4 * (stride2 ? out_w : 2 * pairs), 4 * out_w, stride2};
+                8 * pairs, 4 * out_w};
             mq_depthwise_rows_s8(&pass);
             continue;
         }
@@ -504,15 +535,116 @@ static void depthwise_rows(const mq_conv_params_t *p, const int8_t *input,
             const uint32_t *r0 = row[0] + c * step[0], *r1 = row[1] + c * step[1];
             const uint32_t *r2 = row[2] + c * step[2];
             const uint32_t *w = weights + ROWS_WEIGHT_WORDS * c;
-            if (p->stride_w == 1) {
-                row_sums_s1(r0, r1, r2, w, folded[c], sums, pairs);
-            } else {
-                row_sums_s2(r0, r1, r2, w, folded[c], sums, out_w);
-            }
+            row_sums_s1(r0, r1, r2, w, folded[c], sums, pairs);
             requant_row(&q, c, sums, out_w, out + c, channels);
         }
     }
 }
+
+#if MQ_DSP
+/*
+ * One output pixel of a 3x3 layer, every group of four channels, on a requant_fast layer
+ * whose activation range is all of int8: window3x3_x4 and the requantization in one
+ * assembly routine (GCC's schedule of the C kept the pointers on the stack around the
+ * twelve-register window and spent ~130 cycles a group outside it; this one ~75). Per
+ * group: the four sums start at the folded biases (LDM), the nine taps as in
+ * window3x3_x4 (11 cycles each), then per channel LSL, SMMULR, the rounding shift with the
+ * output offset folded in (mq_requant_folded) and SSAT #8, and four STRBs.
+ *
+ * r0 points at a dw_pass (copied onto the stack at entry: its fields are [sp, #4i]).
+ * Registers in the window: r0-r3 the sums, r4 the tap's pointer, r5 its input word, r6 the
+ * even half, r7 and r8 the widened weight words, r10 the taps, r11 the channel, lr the
+ * weights; AAPCS: r4-r11 and lr saved.
+ */
+typedef struct {
+    const int8_t *const *taps;     /* [sp, #0]: the nine taps' pointers */
+    int32_t channels;              /* [sp, #4] */
+    const uint32_t *lanes;         /* [sp, #8]: widened weights, 18 words a group */
+    const int32_t *folded;         /* [sp, #12]: folded biases */
+    const int32_t *multiplier;     /* [sp, #16] */
+    const int32_t *shift;          /* [sp, #20] */
+    int32_t rounding_unit;         /* [sp, #24]: 2 * output_offset + 1 */
+    int8_t *out;                   /* [sp, #28]: the pixel's outputs */
+    int32_t channel;               /* [sp, #32]: 0, then 4 a group */
+} dw_pass_t;
+
+void mq_depthwise_pixel3x3_saturated_s8(dw_pass_t *pass);
+
+/* tap t: its input word at [r4, r11] and its weights at [lr, #8t]; loads tap t + 1's
+ * pointer after its own words (no load uses the register loaded just before it) */
+#define MQ_TAP_S(we, wo, next)                                                         \
+    "ldr r5, [r4, r11]\n\t" "ldr r7, [lr, #" we "]\n\t" "ldr r8, [lr, #" wo "]\n\t" next \
+    "sxtb16 r6, r5\n\t" "sxtb16 r5, r5, ror #8\n\t"                                    \
+    "smlabb r0, r6, r7, r0\n\t" "smlatt r2, r6, r7, r2\n\t"                            \
+    "smlabb r1, r5, r8, r1\n\t" "smlatt r3, r5, r8, r3\n\t"
+#define MQ_NEXT_S(t) "ldr r4, [r10, #" t "]\n\t"
+/* sum s, multiplier m, shift h (<= -1) -> the output byte in s (r9: the rounding) */
+#define MQ_OUT_DW(s, m, h)                                                              \
+    "rsb " h ", " h ", #0\n\t" "sub r9, " h ", #1\n\t" "lsl r9, r12, r9\n\t"           \
+    "lsl " s ", " s ", #1\n\t" "smmulr " s ", " s ", " m "\n\t"                        \
+    "add " s ", " s ", " s ", asr #31\n\t" "add " s ", " s ", r9\n\t"                   \
+    "asr " s ", " s ", " h "\n\t" "ssat " s ", #8, " s "\n\t"
+
+__asm__(
+    ".pushsection .text.mq_depthwise_pixel3x3_saturated_s8, \"ax\", %progbits\n\t"
+    ".syntax unified\n\t"
+    ".thumb\n\t"
+    ".balign " MQ_HOT_CODE_ALIGN "\n\t"
+    ".global mq_depthwise_pixel3x3_saturated_s8\n\t"
+    ".thumb_func\n\t"
+    ".type mq_depthwise_pixel3x3_saturated_s8, %function\n"
+    "mq_depthwise_pixel3x3_saturated_s8:\n\t"
+    "push {r4-r11, lr}\n\t"
+    "ldm r0, {r1-r9}\n\t"
+    "push {r1-r9}\n"
+    "1:\n\t"                                       /* a group of four channels */
+    "ldr r12, [sp, #12]\n\t"
+    "ldr r10, [sp, #0]\n\t"
+    "ldr r11, [sp, #32]\n\t"
+    "ldr lr, [sp, #8]\n\t"
+    "ldm r12!, {r0-r3}\n\t"                        /* the folded biases */
+    "str r12, [sp, #12]\n\t"
+    "ldr r4, [r10]\n\t"
+    MQ_TAP_S("0", "4", MQ_NEXT_S("4")) MQ_TAP_S("8", "12", MQ_NEXT_S("8"))
+    MQ_TAP_S("16", "20", MQ_NEXT_S("12")) MQ_TAP_S("24", "28", MQ_NEXT_S("16"))
+    MQ_TAP_S("32", "36", MQ_NEXT_S("20")) MQ_TAP_S("40", "44", MQ_NEXT_S("24"))
+    MQ_TAP_S("48", "52", MQ_NEXT_S("28")) MQ_TAP_S("56", "60", MQ_NEXT_S("32"))
+    MQ_TAP_S("64", "68", "")
+    "add lr, lr, #72\n\t"
+    "str lr, [sp, #8]\n\t"
+    "ldr r4, [sp, #16]\n\t"
+    "ldr r5, [sp, #20]\n\t"
+    "ldr r12, [sp, #24]\n\t"
+    "ldm r4!, {r6-r8, r11}\n\t"                    /* multipliers */
+    "ldm r5!, {r10, lr}\n\t"                       /* shifts of channels 0, 1 */
+    "str r4, [sp, #16]\n\t"
+    MQ_OUT_DW("r0", "r6", "r10")
+    MQ_OUT_DW("r1", "r7", "lr")
+    "ldm r5!, {r10, lr}\n\t"                       /* shifts of channels 2, 3 */
+    "str r5, [sp, #20]\n\t"
+    MQ_OUT_DW("r2", "r8", "r10")
+    MQ_OUT_DW("r3", "r11", "lr")
+    "ldr r4, [sp, #28]\n\t"
+    "ldr r11, [sp, #32]\n\t"
+    "ldr r12, [sp, #4]\n\t"
+    "strb r0, [r4]\n\t"
+    "strb r1, [r4, #1]\n\t"
+    "strb r2, [r4, #2]\n\t"
+    "strb r3, [r4, #3]\n\t"
+    "add r4, r4, #4\n\t"
+    "add r11, r11, #4\n\t"
+    "str r4, [sp, #28]\n\t"
+    "str r11, [sp, #32]\n\t"
+    "cmp r11, r12\n\t"
+    "bne 1b\n\t"
+    "add sp, sp, #36\n\t"
+    "pop {r4-r11, pc}\n\t"
+    ".size mq_depthwise_pixel3x3_saturated_s8, . - mq_depthwise_pixel3x3_saturated_s8\n\t"
+    ".popsection\n");
+#undef MQ_TAP_S
+#undef MQ_NEXT_S
+#undef MQ_OUT_DW
+#endif
 
 /* The prepared path: see the file's comment. scratch is 4-byte aligned. */
 static void depthwise_prepared(const mq_conv_params_t *p, const int8_t *input,
@@ -544,21 +676,52 @@ static void depthwise_prepared(const mq_conv_params_t *p, const int8_t *input,
     mq_requant_t q = *q_in;
     q.bias = NULL;                                 /* folded into the accumulators' start */
     const int8_t *tap_rows[MQ_DEPTHWISE_MAX_TAPS];
+    const int rows3 = p->k_h == 3 && p->k_w == 3;
+    const int32_t row_bytes = (int32_t)p->in_w * channels;
     for (int oy = 0; oy < p->out_h; ++oy) {
         const int iy0 = oy * p->stride_h - p->pad_top;
         for (int ox = 0; ox < p->out_w; ++ox) {
             const int ix0 = ox * p->stride_w - p->pad_left;
-            for (int ky = 0, t = 0; ky < p->k_h; ++ky) {
-                const int iy = iy0 + ky;
-                for (int kx = 0; kx < p->k_w; ++kx, ++t) {
-                    const int ix = ix0 + kx;
-                    tap_rows[t] = (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w)
-                                      ? zero_row
-                                      : input + ((int32_t)iy * p->in_w + ix) * channels;
+            if (rows3 && iy0 >= 0 && iy0 + 3 <= p->in_h && ix0 >= 0 && ix0 + 3 <= p->in_w) {
+                /* the whole window inside: its taps without a bounds check each */
+                const int8_t *x = input + ((int32_t)iy0 * p->in_w + ix0) * channels;
+                for (int t = 0; t < 9; t += 3, x += row_bytes) {
+                    tap_rows[t] = x;
+                    tap_rows[t + 1] = x + channels;
+                    tap_rows[t + 2] = x + 2 * channels;
+                }
+            } else {
+                for (int ky = 0, t = 0; ky < p->k_h; ++ky) {
+                    const int iy = iy0 + ky;
+                    for (int kx = 0; kx < p->k_w; ++kx, ++t) {
+                        const int ix = ix0 + kx;
+                        tap_rows[t] = (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w)
+                                          ? zero_row
+                                          : input + ((int32_t)iy * p->in_w + ix) * channels;
+                    }
                 }
             }
             int8_t *out = output + ((int32_t)oy * p->out_w + ox) * channels;
             const uint32_t *group = lanes;
+#if MQ_DSP
+            if (rows3 && q.fast && q.full_range) {          /* the assembly routine's case */
+                dw_pass_t pass = {tap_rows, channels, lanes, folded, q.multiplier, q.shift,
+                                  q.rounding_unit, out, 0};
+                mq_depthwise_pixel3x3_saturated_s8(&pass);
+                continue;
+            }
+#endif
+            if (rows3) {
+                for (int c = 0; c < channels; c += 4, group += 18) {
+                    int32_t s[4] = {folded[c], folded[c + 1], folded[c + 2], folded[c + 3]};
+                    window3x3_x4(tap_rows, c, group, s);
+                    out[c] = mq_requant_channel(&q, s[0], c);
+                    out[c + 1] = mq_requant_channel(&q, s[1], c + 1);
+                    out[c + 2] = mq_requant_channel(&q, s[2], c + 2);
+                    out[c + 3] = mq_requant_channel(&q, s[3], c + 3);
+                }
+                continue;
+            }
             for (int c = 0; c < channels; c += 4) {
                 int32_t s0 = folded[c], s1 = folded[c + 1], s2 = folded[c + 2], s3 = folded[c + 3];
 #define MQ_DEPTHWISE_TAP(t, k)                                                          \

@@ -89,10 +89,17 @@ def depthwise_prepared(fields: dict[str, int]) -> bool:
             and fields["in_c"] % 4 == 0 and fields["k_h"] * fields["k_w"] <= 64)
 
 
+# mq_depthwise_conv2d_s8 takes its rows path from this many outputs a row (depthwise_conv2d_s8.c,
+# MQ_DEPTHWISE_ROWS_MIN_WIDTH)
+DEPTHWISE_ROWS_MIN_WIDTH = 8
+
+
 def depthwise_rows(fields: dict[str, int]) -> bool:
-    """Its rows path (mq_depthwise_rows): prepared, 3x3, stride_w 1 or 2, pad_left <= 1."""
+    """Its rows path (mq_depthwise_rows): prepared, 3x3, stride_w 1, pad_left <= 1 and at
+    least DEPTHWISE_ROWS_MIN_WIDTH outputs a row."""
     return (depthwise_prepared(fields) and fields["k_h"] == 3 and fields["k_w"] == 3
-            and fields["stride_w"] in (1, 2) and fields["pad_left"] <= 1)
+            and fields["stride_w"] == 1 and fields["pad_left"] <= 1
+            and fields["out_w"] >= DEPTHWISE_ROWS_MIN_WIDTH)
 
 
 def depthwise_scratch_bytes(fields: dict[str, int]) -> int:
@@ -104,7 +111,7 @@ def depthwise_scratch_bytes(fields: dict[str, int]) -> int:
     zero-point row of the channels rounded up to 4. Otherwise none."""
     channels, taps, out_w = fields["in_c"], fields["k_h"] * fields["k_w"], fields["out_w"]
     if depthwise_rows(fields):
-        lanes = (out_w + 1) // 2 * 2 + 2 if fields["stride_w"] == 1 else 2 * out_w + 2
+        lanes = (out_w + 1) // 2 * 2 + 2
         return 24 * channels + 2 * lanes + 6 * lanes * channels + 4 * ((out_w + 1) // 2 * 2)
     if depthwise_prepared(fields):
         return 2 * taps * channels + 4 * channels + (channels + 3) // 4 * 4
