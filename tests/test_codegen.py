@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -197,6 +198,22 @@ def test_a_pointwise_convolution_writes_over_its_dying_input():
     offsets = generated.tensor_offsets
     assert offsets[op.inputs[0]] - offsets[op.outputs[0]] == 1023 * (48 - 32)
     assert generated.arena_bytes < 73728          # the plan before 3x3 layers went in place
+
+
+def test_convolutions_widen_their_weights_only_where_the_arena_has_room(monkeypatch):
+    """ds_cnn_lite: the four convolutions before 8x8 (stem and pointwise, 1.8-18.4 KB of
+    widened weights each) fit beside their layers' buffers under the arena's peak; the
+    deeper ones (30-74 KB) would raise it. The arena is the plan's without any widening."""
+    flatbuffer = (MODELS / "ds_cnn_lite" / "model_int8.tflite").read_bytes()
+    generated = codegen.generate(flatbuffer, "ds_cnn_lite")
+    source = generated.sources["mq_model_data.c"]
+    widened = re.findall(r"l(\d+)_p MQ_MODEL_CONST = \{[^}]*\.widened_weights = 1", source)
+    assert widened == ["0", "2", "4", "6"]
+    monkeypatch.setattr(emit, "_choose_widened_weights", lambda *args: None)
+    plain = codegen.generate(flatbuffer, "ds_cnn_lite")
+    assert ".widened_weights = 1" not in plain.sources["mq_model_data.c"]
+    assert generated.arena_bytes == plain.arena_bytes
+    assert emit.conv_widened_weights_bytes(1, 1, 96, 96) == 16 * 24 * 48
 
 
 def _conv_fields(size, channels, out_channels, kernel, stride, pad):

@@ -90,15 +90,28 @@ def block_tflite(cifar) -> bytes:
     return convert(_block_model(), calibration_images(cifar, 100))
 
 
-@pytest.mark.parametrize("fast", [True, False], ids=["fast-paths", "general-paths"])
+def _widen_every_candidate(emitter, *plan_inputs) -> None:
+    """emit._choose_widened_weights without its arena test: every convolution the assembly
+    routine takes widens its weights."""
+    for n, (decl, name, fields, extra) in emitter.widenable.items():
+        emitter.scratch[n] += extra
+        fields["widened_weights"] = 1
+        emitter.decls[decl] = emit._struct("mq_conv_params_t", name, fields)
+
+
+@pytest.mark.parametrize("fast, widened", [(True, False), (True, True), (False, False)],
+                         ids=["fast-paths", "widened-weights", "general-paths"])
 def test_kernels_are_bit_exact_on_the_emulated_core_and_the_host(block_tflite, cifar, fast,
-                                                                 monkeypatch, tmp_path):
+                                                                 widened, monkeypatch, tmp_path):
     if not fast:
         monkeypatch.setattr(qp, "requant_fast", lambda *args: False)
         monkeypatch.setattr(qp, "add_fast", lambda *args: False)
+    if widened:
+        monkeypatch.setattr(emit, "_choose_widened_weights", _widen_every_candidate)
     generated = codegen.generate(block_tflite, "blocks")
     source = generated.sources["mq_model_data.c"]
     assert (".requant_fast = 1" in source) == fast and (".fast = 1" in source) == fast
+    assert (".widened_weights = 1" in source) == widened
     inputs = tflite_model.quantize_images(cifar.test.images[:3],
                                           tflite_model.read(block_tflite).input, PIXEL_OVER_255)
     golden = reference.run_reference(block_tflite, inputs, workers=1)

@@ -351,6 +351,7 @@ typedef struct {
 } conv_pass_t;
 
 void mq_conv_triples_saturated_s8(conv_pass_t *pass);
+void mq_conv_triples_widened_s8(conv_pass_t *pass);     /* w_before: widened - 16 bytes */
 
 #define MQ_GROUP_S                                                                     \
     "ldr r8, [r7, #8]!\n\t"  "ldr r9, [r7, #4]\n\t"                                   \
@@ -364,92 +365,110 @@ void mq_conv_triples_saturated_s8(conv_pass_t *pass);
     "smlad r0, r11, r8, r0\n\t" "smlad r2, r12, r8, r2\n\t" "smlad r4, lr, r8, r4\n\t" \
     "sxtb16 r9, r9, ror #8\n\t"                                                      \
     "smlad r1, r11, r9, r1\n\t" "smlad r3, r12, r9, r3\n\t" "smlad r5, lr, r9, r5\n\t"
+/* the same group with the weights already widened (16 bytes a group: channel 0's even and
+ * channel 1's even lanes, then both odd ones): no SXTB16, 24 cycles per 24 MACs */
+#define MQ_GROUP_W                                                                     \
+    "ldr r8, [r7, #16]!\n\t" "ldr r9, [r7, #4]\n\t"                                  \
+    "ldr r11, [r6, #24]!\n\t" "ldr r12, [r6, #8]\n\t" "ldr lr, [r6, #16]\n\t"         \
+    "smlad r0, r11, r8, r0\n\t" "smlad r2, r12, r8, r2\n\t" "smlad r4, lr, r8, r4\n\t" \
+    "smlad r1, r11, r9, r1\n\t" "smlad r3, r12, r9, r3\n\t" "smlad r5, lr, r9, r5\n\t" \
+    "ldr r8, [r7, #8]\n\t" "ldr r9, [r7, #12]\n\t"                                    \
+    "ldr r11, [r6, #4]\n\t" "ldr r12, [r6, #12]\n\t" "ldr lr, [r6, #20]\n\t"          \
+    "smlad r0, r11, r8, r0\n\t" "smlad r2, r12, r8, r2\n\t" "smlad r4, lr, r8, r4\n\t" \
+    "smlad r1, r11, r9, r1\n\t" "smlad r3, r12, r9, r3\n\t" "smlad r5, lr, r9, r5\n\t"
 /* one output byte: sum r, multiplier m, rounding k, exponent e */
 #define MQ_OUT_S(r, m, k, e)                                                           \
     "lsl " r ", " r ", #1\n\t" "smmulr " r ", " r ", " m "\n\t"                        \
     "add " r ", " r ", " r ", asr #31\n\t" "add " r ", " r ", " k "\n\t"                \
     "asr " r ", " r ", " e "\n\t" "ssat " r ", #8, " r "\n\t"
 
-__asm__(
-    ".pushsection .text.mq_conv_triples_saturated_s8, \"ax\", %progbits\n\t"
-    ".syntax unified\n\t"
-    ".thumb\n\t"
-    ".balign " MQ_HOT_CODE_ALIGN "\n\t"
-    ".global mq_conv_triples_saturated_s8\n\t"
-    ".thumb_func\n\t"
-    ".type mq_conv_triples_saturated_s8, %function\n"
-    "mq_conv_triples_saturated_s8:\n\t"
-    "push {r4-r11, lr}\n\t"
-    "ldm r0, {r1-r11}\n\t"
-    "push {r1-r11}\n"
-    "1:\n\t"                                       /* a channel pair */
-    "ldr r10, [sp, #8]\n\t"
-    "ldr r7, [sp, #4]\n\t"
-    "ldr r6, [sp, #0]\n\t"
-    "ldrd r0, r1, [r10], #8\n\t"                   /* the biases */
-    "ldr r8, [sp, #36]\n\t"
-    "str r10, [sp, #8]\n\t"
-    "mov r2, r0\n\t"
-    "mov r3, r1\n\t"
-    "mov r4, r0\n\t"
-    "mov r5, r1\n\t"
-    "cmp r8, r6\n\t"
-    "beq 3f\n"
-    "2:\n\t"                                       /* four groups a pass */
-    MQ_GROUP_S MQ_GROUP_S MQ_GROUP_S MQ_GROUP_S
-    "ldr r11, [sp, #36]\n\t"
-    "cmp r6, r11\n\t"
-    "bne 2b\n"
-    "3:\n\t"
-    "ldr r11, [sp, #40]\n\t"
-    "cmp r6, r11\n\t"
-    "beq 5f\n"
-    "4:\n\t"                                       /* the groups left */
-    MQ_GROUP_S
-    "ldr r11, [sp, #40]\n\t"
-    "cmp r6, r11\n\t"
-    "bne 4b\n"
-    "5:\n\t"
-    "str r7, [sp, #4]\n\t"
-    "ldr r6, [sp, #12]\n\t"
-    "ldr r7, [sp, #16]\n\t"
-    "ldr r12, [sp, #20]\n\t"
-    "ldrd r8, r9, [r6], #8\n\t"                    /* multipliers */
-    "ldrd r10, r11, [r7], #8\n\t"                  /* shifts (<= -1) */
-    "str r6, [sp, #12]\n\t"
-    "str r7, [sp, #16]\n\t"
-    "rsb r10, r10, #0\n\t"                         /* exponents */
-    "rsb r11, r11, #0\n\t"
-    "sub r6, r10, #1\n\t"
-    "lsl r6, r12, r6\n\t"                          /* roundings: unit << (e - 1) */
-    "sub r7, r11, #1\n\t"
-    "lsl r7, r12, r7\n\t"
-    MQ_OUT_S("r0", "r8", "r6", "r10")
-    MQ_OUT_S("r1", "r9", "r7", "r11")
-    MQ_OUT_S("r2", "r8", "r6", "r10")
-    MQ_OUT_S("r3", "r9", "r7", "r11")
-    MQ_OUT_S("r4", "r8", "r6", "r10")
-    MQ_OUT_S("r5", "r9", "r7", "r11")
-    "ldr r12, [sp, #24]\n\t"
-    "ldr lr, [sp, #28]\n\t"
-    "ldr r8, [sp, #32]\n\t"
-    "strb r0, [r12]\n\t"
-    "strb r1, [r12, #1]\n\t"
-    "add r6, r12, lr\n\t"
-    "strb r2, [r6]\n\t"
-    "strb r3, [r6, #1]\n\t"
-    "add r6, r6, lr\n\t"
-    "strb r4, [r6]\n\t"
-    "strb r5, [r6, #1]\n\t"
-    "add r12, r12, #2\n\t"
-    "str r12, [sp, #24]\n\t"
-    "cmp r12, r8\n\t"
-    "bne 1b\n\t"
-    "add sp, sp, #44\n\t"
-    "pop {r4-r11, pc}\n\t"
-    ".size mq_conv_triples_saturated_s8, . - mq_conv_triples_saturated_s8\n\t"
+/* The routine, named `name`, with the group `GROUP` (MQ_GROUP_S or MQ_GROUP_W). */
+#define MQ_CONV_TRIPLES(name, GROUP) \
+__asm__( \
+    ".pushsection .text." name ", \"ax\", %progbits\n\t" \
+    ".syntax unified\n\t" \
+    ".thumb\n\t" \
+    ".balign " MQ_HOT_CODE_ALIGN "\n\t" \
+    ".global " name "\n\t" \
+    ".thumb_func\n\t" \
+    ".type " name ", %function\n" \
+    "" name ":\n\t" \
+    "push {r4-r11, lr}\n\t" \
+    "ldm r0, {r1-r11}\n\t" \
+    "push {r1-r11}\n" \
+    "1:\n\t"                                       /* a channel pair */ \
+    "ldr r10, [sp, #8]\n\t" \
+    "ldr r7, [sp, #4]\n\t" \
+    "ldr r6, [sp, #0]\n\t" \
+    "ldrd r0, r1, [r10], #8\n\t"                   /* the biases */ \
+    "ldr r8, [sp, #36]\n\t" \
+    "str r10, [sp, #8]\n\t" \
+    "mov r2, r0\n\t" \
+    "mov r3, r1\n\t" \
+    "mov r4, r0\n\t" \
+    "mov r5, r1\n\t" \
+    "cmp r8, r6\n\t" \
+    "beq 3f\n" \
+    "2:\n\t"                                       /* four groups a pass */ \
+    GROUP GROUP GROUP GROUP \
+    "ldr r11, [sp, #36]\n\t" \
+    "cmp r6, r11\n\t" \
+    "bne 2b\n" \
+    "3:\n\t" \
+    "ldr r11, [sp, #40]\n\t" \
+    "cmp r6, r11\n\t" \
+    "beq 5f\n" \
+    "4:\n\t"                                       /* the groups left */ \
+    GROUP \
+    "ldr r11, [sp, #40]\n\t" \
+    "cmp r6, r11\n\t" \
+    "bne 4b\n" \
+    "5:\n\t" \
+    "str r7, [sp, #4]\n\t" \
+    "ldr r6, [sp, #12]\n\t" \
+    "ldr r7, [sp, #16]\n\t" \
+    "ldr r12, [sp, #20]\n\t" \
+    "ldrd r8, r9, [r6], #8\n\t"                    /* multipliers */ \
+    "ldrd r10, r11, [r7], #8\n\t"                  /* shifts (<= -1) */ \
+    "str r6, [sp, #12]\n\t" \
+    "str r7, [sp, #16]\n\t" \
+    "rsb r10, r10, #0\n\t"                         /* exponents */ \
+    "rsb r11, r11, #0\n\t" \
+    "sub r6, r10, #1\n\t" \
+    "lsl r6, r12, r6\n\t"                          /* roundings: unit << (e - 1) */ \
+    "sub r7, r11, #1\n\t" \
+    "lsl r7, r12, r7\n\t" \
+    MQ_OUT_S("r0", "r8", "r6", "r10") \
+    MQ_OUT_S("r1", "r9", "r7", "r11") \
+    MQ_OUT_S("r2", "r8", "r6", "r10") \
+    MQ_OUT_S("r3", "r9", "r7", "r11") \
+    MQ_OUT_S("r4", "r8", "r6", "r10") \
+    MQ_OUT_S("r5", "r9", "r7", "r11") \
+    "ldr r12, [sp, #24]\n\t" \
+    "ldr lr, [sp, #28]\n\t" \
+    "ldr r8, [sp, #32]\n\t" \
+    "strb r0, [r12]\n\t" \
+    "strb r1, [r12, #1]\n\t" \
+    "add r6, r12, lr\n\t" \
+    "strb r2, [r6]\n\t" \
+    "strb r3, [r6, #1]\n\t" \
+    "add r6, r6, lr\n\t" \
+    "strb r4, [r6]\n\t" \
+    "strb r5, [r6, #1]\n\t" \
+    "add r12, r12, #2\n\t" \
+    "str r12, [sp, #24]\n\t" \
+    "cmp r12, r8\n\t" \
+    "bne 1b\n\t" \
+    "add sp, sp, #44\n\t" \
+    "pop {r4-r11, pc}\n\t" \
+    ".size " name ", . - " name "\n\t" \
     ".popsection\n");
+
+MQ_CONV_TRIPLES("mq_conv_triples_saturated_s8", MQ_GROUP_S)
+MQ_CONV_TRIPLES("mq_conv_triples_widened_s8", MQ_GROUP_W)
+#undef MQ_CONV_TRIPLES
 #undef MQ_GROUP_S
+#undef MQ_GROUP_W
 #undef MQ_OUT_S
 
 /* outputs_3x2_saturated through the assembly routine (bias present, out_c >= 2). */
@@ -461,6 +480,36 @@ static void outputs_3x2_saturated_asm(const int16_t *block, const int8_t *w, int
                         out_c, out + (out_c & ~1), before + 4 * LANES_PER_GROUP * (groups >> 2),
                         before + LANES_PER_GROUP * groups};
     mq_conv_triples_saturated_s8(&pass);
+}
+
+/* The same over weights widened into scratch (widen_weights): `w` points at them. */
+static void outputs_3x2_widened_asm(const int16_t *block, const int8_t *w, int groups,
+                                    const mq_requant_t *q, int out_c, int8_t *out)
+{
+    const int16_t *const before = block - LANES_PER_GROUP;
+    conv_pass_t pass = {before, w - 16, q->bias, q->multiplier, q->shift, q->rounding_unit, out,
+                        out_c, out + (out_c & ~1), before + 4 * LANES_PER_GROUP * (groups >> 2),
+                        before + LANES_PER_GROUP * groups};
+    mq_conv_triples_widened_s8(&pass);
+}
+
+/*
+ * The paired channels' weights (pair_channels: 8 bytes a group and pair) widened once per
+ * call into `widened`, 16 bytes a group and pair, in the order MQ_GROUP_W loads them:
+ * SXTB16 and SXTB16 ROR #8 of each channel's word, the even lanes of both channels first.
+ * The code generator asks for it (p->widened_weights) only where the arena has room for
+ * it beside the layer's buffers (codegen/emit.py, conv_widened_weights_bytes): the inner
+ * loop then saves its four SXTB16 a group, and reads SRAM instead of flash.
+ */
+static void widen_weights(const int8_t *w, int pairs, int groups, uint32_t *widened)
+{
+    for (int32_t i = 0; i < (int32_t)pairs * groups; ++i, w += 8, widened += 4) {
+        const uint32_t w0 = mq_load32(w), w1 = mq_load32(w + 4);
+        widened[0] = mq_sxtb16(w0);
+        widened[1] = mq_sxtb16(w1);
+        widened[2] = mq_sxtb16_ror8(w0);
+        widened[3] = mq_sxtb16_ror8(w1);
+    }
 }
 #endif
 
@@ -528,11 +577,18 @@ void mq_conv2d_s8(const mq_conv_params_t *p, const int8_t *input, const int8_t *
     const int pixels = p->out_h * p->out_w;
     int16_t *block = (int16_t *)(void *)scratch;
     int8_t *gathered = (int8_t *)(block + groups * LANES_PER_GROUP);
+    const int8_t *filter_3x2 = filter;       /* the weights `outputs` reads */
     void (*outputs)(const int16_t *, const int8_t *, int, const mq_requant_t *, int, int8_t *) =
         q.fast && q.full_range ? outputs_3x2_saturated : outputs_3x2_general;
 #if MQ_DSP
     if (q.fast && q.full_range && bias && out_c >= 2) {
         outputs = outputs_3x2_saturated_asm;
+        if (p->widened_weights) {          /* after the block and the gathered column */
+            uint32_t *widened = (uint32_t *)(void *)(gathered + ((p->in_c & 3) ? 4 * groups : 0));
+            widen_weights(filter, out_c / 2, groups, widened);
+            filter_3x2 = (const int8_t *)widened;
+            outputs = outputs_3x2_widened_asm;
+        }
     }
 #endif
     int pixel = 0;
@@ -542,7 +598,7 @@ void mq_conv2d_s8(const mq_conv_params_t *p, const int8_t *input, const int8_t *
         }
         int8_t *out = output + (int32_t)pixel * out_c;
         if (out_c >= 2) {
-            outputs(block, filter, groups, &q, out_c, out);
+            outputs(block, filter_3x2, groups, &q, out_c, out);
         }
         if (out_c & 1) {                               /* an unpaired last channel */
             outputs_single(block, filter, groups, &q, out_c, out_c - 1, PIXELS, out);

@@ -81,6 +81,13 @@ def conv_scratch_bytes(k_h: int, k_w: int, in_c: int) -> int:
     return widened + gathered
 
 
+def conv_widened_weights_bytes(k_h: int, k_w: int, in_c: int, out_c: int) -> int:
+    """The scratch mq_conv2d_s8 takes besides conv_scratch_bytes where the code generator sets
+    `widened_weights` (conv2d_s8.c, widen_weights): its channel pairs' weights as 16-bit
+    lanes, 16 bytes per pair and started group of four entries."""
+    return 16 * ((k_h * k_w * in_c + 3) // 4) * (out_c // 2)
+
+
 def depthwise_prepared(fields: dict[str, int]) -> bool:
     """mq_depthwise_conv2d_s8's prepared path (depthwise_conv2d_s8.c,
     mq_depthwise_prepared): multiplier 1, no dilation, channels a multiple of 4, at most 64
@@ -214,6 +221,10 @@ class _Emitter:
         # _overlap_in_place until generate() keeps those that make the arena smaller
         self.overlap: dict[int, tuple[int, int]] = {}
         self.scratch: dict[int, int] = {}               # op index -> scratch bytes for its call
+        # op index -> (its params' index in decls, their name, fields, bytes): convolutions
+        # whose weights the kernel could widen into scratch; generate() keeps those the
+        # arena has room for (_choose_widened_weights)
+        self.widenable: dict[int, tuple[int, str, dict[str, int], int]] = {}
         self.op: Op | None = None                       # the operator being emitted
         self.last_read: dict[int, int] = {}             # tensor -> last op reading it
         for op in graph.ops:
@@ -307,6 +318,8 @@ class _Emitter:
                                                      bias.data if bias is not None else None,
                                                      shifts, out.zero_point))
         n = op.index
+        if not depthwise:
+            fields["widened_weights"] = 0                # _choose_widened_weights may set it
         w = self.array("int8_t", f"l{n}_w",
                        flt.data if depthwise else pair_channels(flt.data.reshape(out_c, -1)))
         if depthwise:
@@ -317,6 +330,10 @@ class _Emitter:
         m = self.array("int32_t", f"l{n}_m", multipliers)
         s = self.array("int32_t", f"l{n}_s", shifts)
         p = self.struct("mq_conv_params_t", f"l{n}_p", fields)
+        if not depthwise and fields["requant_fast"] and (act_min, act_max) == (-128, 127) \
+                and out_c >= 2:                          # the assembly routine's layers
+            self.widenable[n] = (len(self.decls) - 1, p, fields,
+                                 conv_widened_weights_bytes(k_h, k_w, in_c, out_c))
         self._overlap_in_place(op, inp, out, fields, depthwise)
         if depthwise:
             scratch = depthwise_scratch_bytes(fields)
@@ -572,6 +589,26 @@ def _chosen_overlaps(emitter: "_Emitter", first: dict[int, int], last: dict[int,
     return chosen
 
 
+def _choose_widened_weights(emitter: "_Emitter", first: dict[int, int], last: dict[int, int],
+                            sizes: dict[int, int], overlap: dict[int, tuple[int, int]]) -> None:
+    """Let a convolution widen its weights into scratch (conv_widened_weights_bytes) where
+    the planned arena does not grow by it, the layers with most MACs first: a speed the
+    deployment gets for no RAM. The flash holds the int8 weights either way."""
+    def arena() -> int:
+        return plan(_arena_buffers(emitter, first, last, sizes, overlap)[0])[1]
+
+    budget = arena()
+    graph = emitter.graph
+    for n, (decl, name, fields, extra) in sorted(
+            emitter.widenable.items(), key=lambda item: (-graph.macs(graph.ops[item[0]]), item[0])):
+        emitter.scratch[n] += extra
+        if arena() <= budget:
+            fields["widened_weights"] = 1
+            emitter.decls[decl] = _struct("mq_conv_params_t", name, fields)
+        else:
+            emitter.scratch[n] -= extra
+
+
 def generate(flatbuffer: bytes, name: str) -> GeneratedModel:
     """The C sources of one model; raises CodegenError naming op, tensor and model."""
     if not NAME_PATTERN.fullmatch(name):      # the name is written into C source
@@ -603,6 +640,7 @@ def generate(flatbuffer: bytes, name: str) -> GeneratedModel:
     # _Emitter._overlap_in_place): kept where they make the arena smaller
     overlap = _chosen_overlaps(emitter, first, last, sizes)
     emitter.overlap = overlap
+    _choose_widened_weights(emitter, first, last, sizes, overlap)
     buffers, guests = _arena_buffers(emitter, first, last, sizes, overlap)
     offsets, arena_bytes = plan(buffers)
     scratch_offsets = {n: offsets.pop(_scratch_key(n)) for n in emitter.scratch}
