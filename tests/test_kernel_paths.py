@@ -106,8 +106,9 @@ def test_kernels_are_bit_exact_on_the_emulated_core_and_the_host(block_tflite, c
     if not fast:
         monkeypatch.setattr(qp, "requant_fast", lambda *args: False)
         monkeypatch.setattr(qp, "add_fast", lambda *args: False)
-    if widened:
-        monkeypatch.setattr(emit, "_choose_widened_weights", _widen_every_candidate)
+    # both assembly loops: int8 weights from flash, or widened into scratch for every layer
+    monkeypatch.setattr(emit, "_choose_widened_weights",
+                        _widen_every_candidate if widened else lambda *args: None)
     generated = codegen.generate(block_tflite, "blocks")
     source = generated.sources["mq_model_data.c"]
     assert (".requant_fast = 1" in source) == fast and (".fast = 1" in source) == fast
