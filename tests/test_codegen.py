@@ -213,7 +213,7 @@ def test_convolutions_widen_their_weights_only_where_the_arena_has_room(monkeypa
     plain = codegen.generate(flatbuffer, "ds_cnn_lite")
     assert ".widened_weights = 1" not in plain.sources["mq_model_data.c"]
     assert generated.arena_bytes == plain.arena_bytes
-    assert emit.conv_widened_weights_bytes(1, 1, 96, 96) == 16 * 24 * 48
+    assert emit.conv_prepared_pairs_bytes(1, 1, 96, 96) == (16 * 24 + 32) * 48
 
 
 def _conv_fields(size, channels, out_channels, kernel, stride, pad):

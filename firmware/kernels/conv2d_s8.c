@@ -378,12 +378,45 @@ void mq_conv_triples_widened_s8(conv_pass_t *pass);     /* w_before: widened - 1
     "smlad r1, r11, r9, r1\n\t" "smlad r3, r12, r9, r3\n\t" "smlad r5, lr, r9, r5\n\t"
 /* one output byte: sum r, multiplier m, rounding k, exponent e */
 #define MQ_OUT_S(r, m, k, e)                                                           \
-    "lsl " r ", " r ", #1\n\t" "smmulr " r ", " r ", " m "\n\t"                        \
+    "lsl " r ", " r ", #1\n\t" MQ_OUT_D(r, m, k, e)
+/* the same from the sum doubled */
+#define MQ_OUT_D(r, m, k, e)                                                           \
+    "smmulr " r ", " r ", " m "\n\t"                                                     \
     "add " r ", " r ", " r ", asr #31\n\t" "add " r ", " r ", " k "\n\t"                \
     "asr " r ", " r ", " e "\n\t" "ssat " r ", #8, " r "\n\t"
 
-/* The routine, named `name`, with the group `GROUP` (MQ_GROUP_S or MQ_GROUP_W). */
-#define MQ_CONV_TRIPLES(name, GROUP) \
+/* the channel pair's six sums into output bytes r0-r5: the parameters from the multiplier
+ * and shift arrays */
+#define MQ_REQUANT_S                                                                   \
+    "ldr r6, [sp, #12]\n\t"                                                            \
+    "ldr r7, [sp, #16]\n\t"                                                            \
+    "ldr r12, [sp, #20]\n\t"                                                           \
+    "ldrd r8, r9, [r6], #8\n\t"                    /* multipliers */                   \
+    "ldrd r10, r11, [r7], #8\n\t"                  /* shifts (<= -1) */                \
+    "str r6, [sp, #12]\n\t"                                                            \
+    "str r7, [sp, #16]\n\t"                                                            \
+    "rsb r10, r10, #0\n\t"                         /* exponents */                     \
+    "rsb r11, r11, #0\n\t"                                                             \
+    "sub r6, r10, #1\n\t"                                                              \
+    "lsl r6, r12, r6\n\t"                          /* roundings: unit << (e - 1) */    \
+    "sub r7, r11, #1\n\t"                                                              \
+    "lsl r7, r12, r7\n\t"                                                              \
+    MQ_OUT_S("r0", "r8", "r6", "r10") MQ_OUT_S("r1", "r9", "r7", "r11")                \
+    MQ_OUT_S("r2", "r8", "r6", "r10") MQ_OUT_S("r3", "r9", "r7", "r11")                \
+    MQ_OUT_S("r4", "r8", "r6", "r10") MQ_OUT_S("r5", "r9", "r7", "r11")
+/* the same from the pair's prepared record (prepare_pairs: [sp, #8] points past its
+ * biases), the sums doubled already: no LSL */
+#define MQ_REQUANT_W                                                                   \
+    "ldr r6, [sp, #8]\n\t"                                                             \
+    "ldm r6!, {r7-r12}\n\t"          /* multipliers, roundings, exponents */          \
+    "str r6, [sp, #8]\n\t"                                                             \
+    MQ_OUT_D("r0", "r7", "r9", "r11") MQ_OUT_D("r1", "r8", "r10", "r12")               \
+    MQ_OUT_D("r2", "r7", "r9", "r11") MQ_OUT_D("r3", "r8", "r10", "r12")               \
+    MQ_OUT_D("r4", "r7", "r9", "r11") MQ_OUT_D("r5", "r8", "r10", "r12")
+
+/* The routine, named `name`, with the group `GROUP` (MQ_GROUP_S or MQ_GROUP_W) and the
+ * requantization `REQUANT` (MQ_REQUANT_S or MQ_REQUANT_W). */
+#define MQ_CONV_TRIPLES(name, GROUP, REQUANT) \
 __asm__( \
     ".pushsection .text." name ", \"ax\", %progbits\n\t" \
     ".syntax unified\n\t" \
@@ -425,25 +458,7 @@ __asm__( \
     "bne 4b\n" \
     "5:\n\t" \
     "str r7, [sp, #4]\n\t" \
-    "ldr r6, [sp, #12]\n\t" \
-    "ldr r7, [sp, #16]\n\t" \
-    "ldr r12, [sp, #20]\n\t" \
-    "ldrd r8, r9, [r6], #8\n\t"                    /* multipliers */ \
-    "ldrd r10, r11, [r7], #8\n\t"                  /* shifts (<= -1) */ \
-    "str r6, [sp, #12]\n\t" \
-    "str r7, [sp, #16]\n\t" \
-    "rsb r10, r10, #0\n\t"                         /* exponents */ \
-    "rsb r11, r11, #0\n\t" \
-    "sub r6, r10, #1\n\t" \
-    "lsl r6, r12, r6\n\t"                          /* roundings: unit << (e - 1) */ \
-    "sub r7, r11, #1\n\t" \
-    "lsl r7, r12, r7\n\t" \
-    MQ_OUT_S("r0", "r8", "r6", "r10") \
-    MQ_OUT_S("r1", "r9", "r7", "r11") \
-    MQ_OUT_S("r2", "r8", "r6", "r10") \
-    MQ_OUT_S("r3", "r9", "r7", "r11") \
-    MQ_OUT_S("r4", "r8", "r6", "r10") \
-    MQ_OUT_S("r5", "r9", "r7", "r11") \
+    REQUANT \
     "ldr r12, [sp, #24]\n\t" \
     "ldr lr, [sp, #28]\n\t" \
     "ldr r8, [sp, #32]\n\t" \
@@ -464,12 +479,15 @@ __asm__( \
     ".size " name ", . - " name "\n\t" \
     ".popsection\n");
 
-MQ_CONV_TRIPLES("mq_conv_triples_saturated_s8", MQ_GROUP_S)
-MQ_CONV_TRIPLES("mq_conv_triples_widened_s8", MQ_GROUP_W)
+MQ_CONV_TRIPLES("mq_conv_triples_saturated_s8", MQ_GROUP_S, MQ_REQUANT_S)
+MQ_CONV_TRIPLES("mq_conv_triples_widened_s8", MQ_GROUP_W, MQ_REQUANT_W)
 #undef MQ_CONV_TRIPLES
 #undef MQ_GROUP_S
 #undef MQ_GROUP_W
+#undef MQ_REQUANT_S
+#undef MQ_REQUANT_W
 #undef MQ_OUT_S
+#undef MQ_OUT_D
 
 /* outputs_3x2_saturated through the assembly routine (bias present, out_c >= 2). */
 static void outputs_3x2_saturated_asm(const int16_t *block, const int8_t *w, int groups,
@@ -482,33 +500,50 @@ static void outputs_3x2_saturated_asm(const int16_t *block, const int8_t *w, int
     mq_conv_triples_saturated_s8(&pass);
 }
 
-/* The same over weights widened into scratch (widen_weights): `w` points at them. */
+/* The same over the pairs prepared in scratch (prepare_pairs): `w` points at the widened
+ * weights, `records` at the pairs' records. */
 static void outputs_3x2_widened_asm(const int16_t *block, const int8_t *w, int groups,
-                                    const mq_requant_t *q, int out_c, int8_t *out)
+                                    const int32_t *records, int out_c, int8_t *out)
 {
     const int16_t *const before = block - LANES_PER_GROUP;
-    conv_pass_t pass = {before, w - 16, q->bias, q->multiplier, q->shift, q->rounding_unit, out,
-                        out_c, out + (out_c & ~1), before + 4 * LANES_PER_GROUP * (groups >> 2),
+    conv_pass_t pass = {before, w - 16, records, NULL, NULL, 0, out, out_c,
+                        out + (out_c & ~1), before + 4 * LANES_PER_GROUP * (groups >> 2),
                         before + LANES_PER_GROUP * groups};
     mq_conv_triples_widened_s8(&pass);
 }
 
 /*
- * The paired channels' weights (pair_channels: 8 bytes a group and pair) widened once per
- * call into `widened`, 16 bytes a group and pair, in the order MQ_GROUP_W loads them:
- * SXTB16 and SXTB16 ROR #8 of each channel's word, the even lanes of both channels first.
- * The code generator asks for it (p->widened_weights) only where the arena has room for
- * it beside the layer's buffers (codegen/emit.py, conv_widened_weights_bytes): the inner
- * loop then saves its four SXTB16 a group, and reads SRAM instead of flash.
+ * The channel pairs prepared once per call, where the code generator asks for it
+ * (p->widened_weights: only where the arena has room beside the layer's buffers,
+ * codegen/emit.py, conv_prepared_pairs_bytes), for mq_conv_triples_widened_s8:
+ * - the weights (pair_channels: 8 bytes a group and pair) widened and doubled, 16 bytes a
+ *   group and pair in the order MQ_GROUP_W loads them: SXTB16 and SXTB16 ROR #8 of each
+ *   channel's word, the even lanes of both channels first. The inner loop then saves its
+ *   four SXTB16 a group and reads SRAM instead of flash; |2w| <= 256 fits a lane.
+ * - a record per pair, [2 bias0, 2 bias1, multiplier0, multiplier1, rounding0, rounding1,
+ *   exponent0, exponent1]: the sums come out doubled (|sum| < 2^30: requant_fast), the
+ *   operand SMMULR takes, and the pair's parameters are one LDM.
  */
-static void widen_weights(const int8_t *w, int pairs, int groups, uint32_t *widened)
+static void prepare_pairs(const int8_t *w, const mq_requant_t *q, int pairs, int groups,
+                          uint32_t *widened, int32_t *records)
 {
     for (int32_t i = 0; i < (int32_t)pairs * groups; ++i, w += 8, widened += 4) {
         const uint32_t w0 = mq_load32(w), w1 = mq_load32(w + 4);
-        widened[0] = mq_sxtb16(w0);
-        widened[1] = mq_sxtb16(w1);
-        widened[2] = mq_sxtb16_ror8(w0);
-        widened[3] = mq_sxtb16_ror8(w1);
+        const uint32_t even0 = mq_sxtb16(w0), even1 = mq_sxtb16(w1);
+        const uint32_t odd0 = mq_sxtb16_ror8(w0), odd1 = mq_sxtb16_ror8(w1);
+        widened[0] = mq_sadd16(even0, even0);
+        widened[1] = mq_sadd16(even1, even1);
+        widened[2] = mq_sadd16(odd0, odd0);
+        widened[3] = mq_sadd16(odd1, odd1);
+    }
+    for (int pair = 0; pair < pairs; ++pair, records += 8) {
+        for (int k = 0; k < 2; ++k) {
+            const int c = 2 * pair + k, exponent = -q->shift[c];
+            records[k] = (int32_t)(2u * (uint32_t)q->bias[c]);
+            records[2 + k] = q->multiplier[c];
+            records[4 + k] = mq_folded_rounding(q->rounding_unit, exponent);
+            records[6 + k] = exponent;
+        }
     }
 }
 #endif
@@ -577,7 +612,8 @@ void mq_conv2d_s8(const mq_conv_params_t *p, const int8_t *input, const int8_t *
     const int pixels = p->out_h * p->out_w;
     int16_t *block = (int16_t *)(void *)scratch;
     int8_t *gathered = (int8_t *)(block + groups * LANES_PER_GROUP);
-    const int8_t *filter_3x2 = filter;       /* the weights `outputs` reads */
+    const int8_t *prepared = NULL;           /* prepare_pairs' widened weights, records */
+    const int32_t *prepared_records = NULL;
     void (*outputs)(const int16_t *, const int8_t *, int, const mq_requant_t *, int, int8_t *) =
         q.fast && q.full_range ? outputs_3x2_saturated : outputs_3x2_general;
 #if MQ_DSP
@@ -585,9 +621,10 @@ void mq_conv2d_s8(const mq_conv_params_t *p, const int8_t *input, const int8_t *
         outputs = outputs_3x2_saturated_asm;
         if (p->widened_weights) {          /* after the block and the gathered column */
             uint32_t *widened = (uint32_t *)(void *)(gathered + ((p->in_c & 3) ? 4 * groups : 0));
-            widen_weights(filter, out_c / 2, groups, widened);
-            filter_3x2 = (const int8_t *)widened;
-            outputs = outputs_3x2_widened_asm;
+            int32_t *records = (int32_t *)(widened + 4 * groups * (out_c / 2));
+            prepare_pairs(filter, &q, out_c / 2, groups, widened, records);
+            prepared = (const int8_t *)widened;
+            prepared_records = records;
         }
     }
 #endif
@@ -598,7 +635,12 @@ void mq_conv2d_s8(const mq_conv_params_t *p, const int8_t *input, const int8_t *
         }
         int8_t *out = output + (int32_t)pixel * out_c;
         if (out_c >= 2) {
-            outputs(block, filter_3x2, groups, &q, out_c, out);
+#if MQ_DSP
+            if (prepared) {
+                outputs_3x2_widened_asm(block, prepared, groups, prepared_records, out_c, out);
+            } else
+#endif
+            outputs(block, filter, groups, &q, out_c, out);
         }
         if (out_c & 1) {                               /* an unpaired last channel */
             outputs_single(block, filter, groups, &q, out_c, out_c - 1, PIXELS, out);

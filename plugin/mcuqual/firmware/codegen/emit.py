@@ -81,11 +81,12 @@ def conv_scratch_bytes(k_h: int, k_w: int, in_c: int) -> int:
     return widened + gathered
 
 
-def conv_widened_weights_bytes(k_h: int, k_w: int, in_c: int, out_c: int) -> int:
+def conv_prepared_pairs_bytes(k_h: int, k_w: int, in_c: int, out_c: int) -> int:
     """The scratch mq_conv2d_s8 takes besides conv_scratch_bytes where the code generator sets
-    `widened_weights` (conv2d_s8.c, widen_weights): its channel pairs' weights as 16-bit
-    lanes, 16 bytes per pair and started group of four entries."""
-    return 16 * ((k_h * k_w * in_c + 3) // 4) * (out_c // 2)
+    `widened_weights` (conv2d_s8.c, prepare_pairs): per channel pair its weights as 16-bit
+    lanes, 16 bytes per started group of four entries, and a 32-byte record of its
+    requantization."""
+    return (16 * ((k_h * k_w * in_c + 3) // 4) + 32) * (out_c // 2)
 
 
 def depthwise_prepared(fields: dict[str, int]) -> bool:
@@ -333,7 +334,7 @@ class _Emitter:
         if not depthwise and fields["requant_fast"] and (act_min, act_max) == (-128, 127) \
                 and out_c >= 2:                          # the assembly routine's layers
             self.widenable[n] = (len(self.decls) - 1, p, fields,
-                                 conv_widened_weights_bytes(k_h, k_w, in_c, out_c))
+                                 conv_prepared_pairs_bytes(k_h, k_w, in_c, out_c))
         self._overlap_in_place(op, inp, out, fields, depthwise)
         if depthwise:
             scratch = depthwise_scratch_bytes(fields)
@@ -591,7 +592,7 @@ def _chosen_overlaps(emitter: "_Emitter", first: dict[int, int], last: dict[int,
 
 def _choose_widened_weights(emitter: "_Emitter", first: dict[int, int], last: dict[int, int],
                             sizes: dict[int, int], overlap: dict[int, tuple[int, int]]) -> None:
-    """Let a convolution widen its weights into scratch (conv_widened_weights_bytes) where
+    """Let a convolution prepare its channel pairs in scratch (conv_prepared_pairs_bytes) where
     the planned arena does not grow by it, the layers with most MACs first: a speed the
     deployment gets for no RAM. The flash holds the int8 weights either way."""
     def arena() -> int:
