@@ -612,8 +612,10 @@ void mq_conv2d_s8(const mq_conv_params_t *p, const int8_t *input, const int8_t *
     const int pixels = p->out_h * p->out_w;
     int16_t *block = (int16_t *)(void *)scratch;
     int8_t *gathered = (int8_t *)(block + groups * LANES_PER_GROUP);
+#if MQ_DSP
     const int8_t *prepared = NULL;           /* prepare_pairs' widened weights, records */
     const int32_t *prepared_records = NULL;
+#endif
     void (*outputs)(const int16_t *, const int8_t *, int, const mq_requant_t *, int, int8_t *) =
         q.fast && q.full_range ? outputs_3x2_saturated : outputs_3x2_general;
 #if MQ_DSP
