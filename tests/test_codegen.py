@@ -200,20 +200,26 @@ def test_a_pointwise_convolution_writes_over_its_dying_input():
     assert generated.arena_bytes < 73728          # the plan before 3x3 layers went in place
 
 
-def test_convolutions_widen_their_weights_only_where_the_arena_has_room(monkeypatch):
-    """ds_cnn_lite: the four convolutions before 8x8 (stem and pointwise, 1.8-18.4 KB of
-    widened weights each) fit beside their layers' buffers under the arena's peak; the
-    deeper ones (30-74 KB) would raise it. The arena is the plan's without any widening."""
+def test_convolutions_prepare_their_pairs_only_where_the_arena_has_room(monkeypatch):
+    """ds_cnn_lite: the convolutions before 8x8 (stem and pointwise, 2-20 KB of prepared
+    pairs each) prepare every pair beside their layers' buffers under the arena's peak; the
+    8x8 ones (30-53 KB for all) only as many as fit; the 4x4 ones none (too few blocks to
+    repay it). The arena is the plan's without any."""
     flatbuffer = (MODELS / "ds_cnn_lite" / "model_int8.tflite").read_bytes()
     generated = codegen.generate(flatbuffer, "ds_cnn_lite")
     source = generated.sources["mq_model_data.c"]
-    widened = re.findall(r"l(\d+)_p MQ_MODEL_CONST = \{[^}]*\.widened_weights = 1", source)
-    assert widened == ["0", "2", "4", "6"]
-    monkeypatch.setattr(emit, "_choose_widened_weights", lambda *args: None)
+    fields = re.findall(r"l(\d+)_p MQ_MODEL_CONST = \{[^}]*\.out_c = (\d+)[^}]*"
+                        r"\.prepared_pairs = (\d+)", source)
+    prepared = {int(n): (int(out_c), int(pairs)) for n, out_c, pairs in fields}
+    assert sorted(prepared) == [0, 2, 4, 6, 8, 10, 12, 14]
+    assert all(pairs == out_c // 2 for out_c, pairs in (prepared[n] for n in (0, 2, 4, 6)))
+    assert all(0 < pairs < out_c // 2 for out_c, pairs in (prepared[n] for n in (8, 10)))
+    assert prepared[12][1] == prepared[14][1] == 0        # 4x4: five blocks do not repay it
+    monkeypatch.setattr(emit, "_choose_prepared_pairs", lambda *args: None)
     plain = codegen.generate(flatbuffer, "ds_cnn_lite")
-    assert ".widened_weights = 1" not in plain.sources["mq_model_data.c"]
+    assert re.search(r"\.prepared_pairs = [1-9]", plain.sources["mq_model_data.c"]) is None
     assert generated.arena_bytes == plain.arena_bytes
-    assert emit.conv_prepared_pairs_bytes(1, 1, 96, 96) == (16 * 24 + 32) * 48
+    assert emit.conv_prepared_pairs_bytes(1, 1, 96, 48) == (16 * 24 + 32) * 48
 
 
 def _conv_fields(size, channels, out_channels, kernel, stride, pad):

@@ -90,29 +90,31 @@ def block_tflite(cifar) -> bytes:
     return convert(_block_model(), calibration_images(cifar, 100))
 
 
-def _widen_every_candidate(emitter, *plan_inputs) -> None:
-    """emit._choose_widened_weights without its arena test: every convolution the assembly
-    routine takes widens its weights."""
-    for n, (decl, name, fields, extra) in emitter.widenable.items():
-        emitter.scratch[n] += extra
-        fields["widened_weights"] = 1
+def _prepare_pairs_regardless(emitter, *plan_inputs) -> None:
+    """emit._choose_prepared_pairs without its arena test: every convolution the assembly
+    routine takes prepares all its channel pairs but one (both loops run in one layer)."""
+    for n, (decl, name, fields) in emitter.preparable.items():
+        pairs = max(1, fields["out_c"] // 2 - 1)
+        emitter.scratch[n] += emit.conv_prepared_pairs_bytes(fields["k_h"], fields["k_w"],
+                                                             fields["in_c"], pairs)
+        fields["prepared_pairs"] = pairs
         emitter.decls[decl] = emit._struct("mq_conv_params_t", name, fields)
 
 
 @pytest.mark.parametrize("fast, widened", [(True, False), (True, True), (False, False)],
-                         ids=["fast-paths", "widened-weights", "general-paths"])
+                         ids=["fast-paths", "prepared-pairs", "general-paths"])
 def test_kernels_are_bit_exact_on_the_emulated_core_and_the_host(block_tflite, cifar, fast,
                                                                  widened, monkeypatch, tmp_path):
     if not fast:
         monkeypatch.setattr(qp, "requant_fast", lambda *args: False)
         monkeypatch.setattr(qp, "add_fast", lambda *args: False)
-    # both assembly loops: int8 weights from flash, or widened into scratch for every layer
-    monkeypatch.setattr(emit, "_choose_widened_weights",
-                        _widen_every_candidate if widened else lambda *args: None)
+    # both assembly loops: int8 weights from flash, or prepared pairs in scratch (and flash)
+    monkeypatch.setattr(emit, "_choose_prepared_pairs",
+                        _prepare_pairs_regardless if widened else lambda *args: None)
     generated = codegen.generate(block_tflite, "blocks")
     source = generated.sources["mq_model_data.c"]
     assert (".requant_fast = 1" in source) == fast and (".fast = 1" in source) == fast
-    assert (".widened_weights = 1" in source) == widened
+    assert (".prepared_pairs = 0" not in source) == widened
     inputs = tflite_model.quantize_images(cifar.test.images[:3],
                                           tflite_model.read(block_tflite).input, PIXEL_OVER_255)
     golden = reference.run_reference(block_tflite, inputs, workers=1)

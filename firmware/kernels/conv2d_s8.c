@@ -489,33 +489,43 @@ MQ_CONV_TRIPLES("mq_conv_triples_widened_s8", MQ_GROUP_W, MQ_REQUANT_W)
 #undef MQ_OUT_S
 #undef MQ_OUT_D
 
-/* outputs_3x2_saturated through the assembly routine (bias present, out_c >= 2). */
-static void outputs_3x2_saturated_asm(const int16_t *block, const int8_t *w, int groups,
-                                      const mq_requant_t *q, int out_c, int8_t *out)
+/* outputs_3x2_saturated through the assembly routine (bias present, out_c >= 2), channel
+ * pairs from `first_pair` on. */
+static void triples_from(const int16_t *block, const int8_t *w, int groups,
+                         const mq_requant_t *q, int first_pair, int out_c, int8_t *out)
 {
     const int16_t *const before = block - LANES_PER_GROUP;
-    conv_pass_t pass = {before, w - 8, q->bias, q->multiplier, q->shift, q->rounding_unit, out,
-                        out_c, out + (out_c & ~1), before + 4 * LANES_PER_GROUP * (groups >> 2),
+    const int c = 2 * first_pair;
+    conv_pass_t pass = {before, w + (int32_t)c * 4 * groups - 8, q->bias + c, q->multiplier + c,
+                        q->shift + c, q->rounding_unit, out + c, out_c, out + (out_c & ~1),
+                        before + 4 * LANES_PER_GROUP * (groups >> 2),
                         before + LANES_PER_GROUP * groups};
     mq_conv_triples_saturated_s8(&pass);
 }
 
-/* The same over the pairs prepared in scratch (prepare_pairs): `w` points at the widened
- * weights, `records` at the pairs' records. */
+static void outputs_3x2_saturated_asm(const int16_t *block, const int8_t *w, int groups,
+                                      const mq_requant_t *q, int out_c, int8_t *out)
+{
+    triples_from(block, w, groups, q, 0, out_c, out);
+}
+
+/* The same over the `pairs` pairs prepared in scratch (prepare_pairs): `w` points at the
+ * widened weights, `records` at the pairs' records. */
 static void outputs_3x2_widened_asm(const int16_t *block, const int8_t *w, int groups,
-                                    const int32_t *records, int out_c, int8_t *out)
+                                    const int32_t *records, int pairs, int out_c, int8_t *out)
 {
     const int16_t *const before = block - LANES_PER_GROUP;
-    conv_pass_t pass = {before, w - 16, records, NULL, NULL, 0, out, out_c,
-                        out + (out_c & ~1), before + 4 * LANES_PER_GROUP * (groups >> 2),
+    conv_pass_t pass = {before, w - 16, records, NULL, NULL, 0, out, out_c, out + 2 * pairs,
+                        before + 4 * LANES_PER_GROUP * (groups >> 2),
                         before + LANES_PER_GROUP * groups};
     mq_conv_triples_widened_s8(&pass);
 }
 
 /*
- * The channel pairs prepared once per call, where the code generator asks for it
- * (p->widened_weights: only where the arena has room beside the layer's buffers,
- * codegen/emit.py, conv_prepared_pairs_bytes), for mq_conv_triples_widened_s8:
+ * The first p->prepared_pairs channel pairs prepared once per call, as many as the code
+ * generator found room for in the arena beside the layer's buffers (codegen/emit.py,
+ * conv_prepared_pairs_bytes), for mq_conv_triples_widened_s8 (the other pairs go through
+ * mq_conv_triples_saturated_s8):
  * - the weights (pair_channels: 8 bytes a group and pair) widened and doubled, 16 bytes a
  *   group and pair in the order MQ_GROUP_W loads them: SXTB16 and SXTB16 ROR #8 of each
  *   channel's word, the even lanes of both channels first. The inner loop then saves its
@@ -621,10 +631,10 @@ void mq_conv2d_s8(const mq_conv_params_t *p, const int8_t *input, const int8_t *
 #if MQ_DSP
     if (q.fast && q.full_range && bias && out_c >= 2) {
         outputs = outputs_3x2_saturated_asm;
-        if (p->widened_weights) {          /* after the block and the gathered column */
+        if (p->prepared_pairs) {           /* after the block and the gathered column */
             uint32_t *widened = (uint32_t *)(void *)(gathered + ((p->in_c & 3) ? 4 * groups : 0));
-            int32_t *records = (int32_t *)(widened + 4 * groups * (out_c / 2));
-            prepare_pairs(filter, &q, out_c / 2, groups, widened, records);
+            int32_t *records = (int32_t *)(widened + 4 * groups * p->prepared_pairs);
+            prepare_pairs(filter, &q, p->prepared_pairs, groups, widened, records);
             prepared = (const int8_t *)widened;
             prepared_records = records;
         }
@@ -639,7 +649,12 @@ void mq_conv2d_s8(const mq_conv_params_t *p, const int8_t *input, const int8_t *
         if (out_c >= 2) {
 #if MQ_DSP
             if (prepared) {
-                outputs_3x2_widened_asm(block, prepared, groups, prepared_records, out_c, out);
+                const int pairs = p->prepared_pairs;
+                outputs_3x2_widened_asm(block, prepared, groups, prepared_records, pairs, out_c,
+                                        out);
+                if (2 * pairs + 1 < out_c) {           /* the pairs left, int8 weights */
+                    triples_from(block, filter, groups, &q, pairs, out_c, out);
+                }
             } else
 #endif
             outputs(block, filter, groups, &q, out_c, out);

@@ -397,7 +397,7 @@ typedef struct {
     uint8_t pad_top, pad_left;
     uint8_t depth_multiplier;        /* depthwise only */
     uint8_t requant_fast;            /* every channel fits mq_multiply_small_right */
-    uint8_t widened_weights;         /* CONV_2D: prepare its channel pairs in scratch first */
+    uint8_t prepared_pairs;          /* CONV_2D: channel pairs to prepare in scratch first */
     int32_t input_offset;            /* -input zero point */
     int32_t output_offset;           /* output zero point */
     int32_t act_min, act_max;
@@ -450,8 +450,8 @@ typedef struct {
 /* ---- operators (one file each) ------------------------------------------ */
 /* filter: the code generator's layout (codegen/emit.py, pair_channels); bias: per channel,
  * the layer's bias plus input_offset * the channel's sum of weights (folded_conv_bias), never
- * NULL; scratch: conv_scratch_bytes, plus conv_prepared_pairs_bytes where
- * p->widened_weights (see conv2d_s8.c). */
+ * NULL; scratch: conv_scratch_bytes, plus conv_prepared_pairs_bytes for p->prepared_pairs
+ * pairs (see conv2d_s8.c). */
 void mq_conv2d_s8(const mq_conv_params_t *p, const int8_t *input, const int8_t *filter,
                   const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
                   int8_t *output, int8_t *scratch);

@@ -81,12 +81,12 @@ def conv_scratch_bytes(k_h: int, k_w: int, in_c: int) -> int:
     return widened + gathered
 
 
-def conv_prepared_pairs_bytes(k_h: int, k_w: int, in_c: int, out_c: int) -> int:
-    """The scratch mq_conv2d_s8 takes besides conv_scratch_bytes where the code generator sets
-    `widened_weights` (conv2d_s8.c, prepare_pairs): per channel pair its weights as 16-bit
-    lanes, 16 bytes per started group of four entries, and a 32-byte record of its
+def conv_prepared_pairs_bytes(k_h: int, k_w: int, in_c: int, pairs: int) -> int:
+    """The scratch mq_conv2d_s8 takes besides conv_scratch_bytes for `pairs` prepared channel
+    pairs (its params' prepared_pairs; conv2d_s8.c, prepare_pairs): per pair its weights as
+    16-bit lanes, 16 bytes per started group of four entries, and a 32-byte record of its
     requantization."""
-    return (16 * ((k_h * k_w * in_c + 3) // 4) + 32) * (out_c // 2)
+    return (16 * ((k_h * k_w * in_c + 3) // 4) + 32) * pairs
 
 
 def depthwise_prepared(fields: dict[str, int]) -> bool:
@@ -222,10 +222,10 @@ class _Emitter:
         # _overlap_in_place until generate() keeps those that make the arena smaller
         self.overlap: dict[int, tuple[int, int]] = {}
         self.scratch: dict[int, int] = {}               # op index -> scratch bytes for its call
-        # op index -> (its params' index in decls, their name, fields, bytes): convolutions
-        # whose weights the kernel could widen into scratch; generate() keeps those the
-        # arena has room for (_choose_widened_weights)
-        self.widenable: dict[int, tuple[int, str, dict[str, int], int]] = {}
+        # op index -> (its params' index in decls, their name, fields): convolutions whose
+        # channel pairs the kernel can prepare in scratch; generate() prepares as many as
+        # the arena has room for (_choose_prepared_pairs)
+        self.preparable: dict[int, tuple[int, str, dict[str, int]]] = {}
         self.op: Op | None = None                       # the operator being emitted
         self.last_read: dict[int, int] = {}             # tensor -> last op reading it
         for op in graph.ops:
@@ -320,7 +320,7 @@ class _Emitter:
                                                      shifts, out.zero_point))
         n = op.index
         if not depthwise:
-            fields["widened_weights"] = 0                # _choose_widened_weights may set it
+            fields["prepared_pairs"] = 0                 # _choose_prepared_pairs may set it
         w = self.array("int8_t", f"l{n}_w",
                        flt.data if depthwise else pair_channels(flt.data.reshape(out_c, -1)))
         if depthwise:
@@ -333,8 +333,7 @@ class _Emitter:
         p = self.struct("mq_conv_params_t", f"l{n}_p", fields)
         if not depthwise and fields["requant_fast"] and (act_min, act_max) == (-128, 127) \
                 and out_c >= 2:                          # the assembly routine's layers
-            self.widenable[n] = (len(self.decls) - 1, p, fields,
-                                 conv_prepared_pairs_bytes(k_h, k_w, in_c, out_c))
+            self.preparable[n] = (len(self.decls) - 1, p, fields)
         self._overlap_in_place(op, inp, out, fields, depthwise)
         if depthwise:
             scratch = depthwise_scratch_bytes(fields)
@@ -590,24 +589,43 @@ def _chosen_overlaps(emitter: "_Emitter", first: dict[int, int], last: dict[int,
     return chosen
 
 
-def _choose_widened_weights(emitter: "_Emitter", first: dict[int, int], last: dict[int, int],
-                            sizes: dict[int, int], overlap: dict[int, tuple[int, int]]) -> None:
-    """Let a convolution prepare its channel pairs in scratch (conv_prepared_pairs_bytes) where
-    the planned arena does not grow by it, the layers with most MACs first: a speed the
+# the most channel pairs a convolution prepares (mq_conv_params_t.prepared_pairs: uint8_t)
+MAX_PREPARED_PAIRS = 255
+# preparing a pair costs about what a few blocks of three pixels save (~10 against ~3 cycles
+# per group and block, plus the records' 22): layers of fewer blocks keep flash weights
+MIN_PREPARED_BLOCKS = 8
+
+
+def _choose_prepared_pairs(emitter: "_Emitter", first: dict[int, int], last: dict[int, int],
+                           sizes: dict[int, int], overlap: dict[int, tuple[int, int]]) -> None:
+    """Let each convolution the assembly routine takes prepare as many of its channel pairs
+    in scratch (conv_prepared_pairs_bytes) as the planned arena has room for without
+    growing, the layers with most MACs first (a binary search per layer): a speed the
     deployment gets for no RAM. The flash holds the int8 weights either way."""
     def arena() -> int:
         return plan(_arena_buffers(emitter, first, last, sizes, overlap)[0])[1]
 
     budget = arena()
     graph = emitter.graph
-    for n, (decl, name, fields, extra) in sorted(
-            emitter.widenable.items(), key=lambda item: (-graph.macs(graph.ops[item[0]]), item[0])):
-        emitter.scratch[n] += extra
-        if arena() <= budget:
-            fields["widened_weights"] = 1
+    for n, (decl, name, fields) in sorted(
+            emitter.preparable.items(), key=lambda item: (-graph.macs(graph.ops[item[0]]), item[0])):
+        if fields["out_h"] * fields["out_w"] // 3 < MIN_PREPARED_BLOCKS:
+            continue
+        base = emitter.scratch[n]
+
+        def fits(pairs: int) -> bool:
+            emitter.scratch[n] = base + conv_prepared_pairs_bytes(
+                fields["k_h"], fields["k_w"], fields["in_c"], pairs)
+            return arena() <= budget
+
+        low, high = 0, min(fields["out_c"] // 2, MAX_PREPARED_PAIRS)   # low always fits
+        while low < high:
+            middle = (low + high + 1) // 2
+            low, high = (middle, high) if fits(middle) else (low, middle - 1)
+        fits(low)
+        if low:
+            fields["prepared_pairs"] = low
             emitter.decls[decl] = _struct("mq_conv_params_t", name, fields)
-        else:
-            emitter.scratch[n] -= extra
 
 
 def generate(flatbuffer: bytes, name: str) -> GeneratedModel:
@@ -641,7 +659,7 @@ def generate(flatbuffer: bytes, name: str) -> GeneratedModel:
     # _Emitter._overlap_in_place): kept where they make the arena smaller
     overlap = _chosen_overlaps(emitter, first, last, sizes)
     emitter.overlap = overlap
-    _choose_widened_weights(emitter, first, last, sizes, overlap)
+    _choose_prepared_pairs(emitter, first, last, sizes, overlap)
     buffers, guests = _arena_buffers(emitter, first, last, sizes, overlap)
     offsets, arena_bytes = plan(buffers)
     scratch_offsets = {n: offsets.pop(_scratch_key(n)) for n in emitter.scratch}
