@@ -197,6 +197,57 @@ static void zero_lanes(int16_t *block, int first, int n, int slot, uint32_t zero
 }
 
 /*
+ * A 3x3 RGB stem's window wholly inside the input (r0: its top-left pixel, stride: the input
+ * row's bytes) as its padded column of 28 entries, widened into the slot's lanes. The seven
+ * groups come straight from the three filter rows' 9-byte runs (r0, r1, r2; the M4 loads
+ * words and halfwords unaligned): r0[0..3], r0[4..7], r0[8] r1[0..2], r1[3..6],
+ * r1[7..8] r2[0..1], r2[2..5], r2[6..8] and a 0 (the 28th entry's weights are 0). The
+ * general gathering took ~390 cycles a pixel here. Lanes: group g's even word at byte 24 g,
+ * its odd one at 24 g + 4 (LANES_PER_GROUP 12).
+ */
+static void rgb_window3x3(const int8_t *r0, int32_t stride, int16_t *lanes)
+{
+    const int8_t *r1 = r0 + stride, *r2 = r1 + stride;
+#if MQ_DSP
+    /* straight-line: GCC's schedule of the C kept the seven words on the stack and looped
+     * over them (~150 cycles); this ~45 */
+    uint32_t g0, g1, g2, g3, g4, g5, g6, t;
+#define MQ_WIDEN_GROUP(word, offset_even, offset_odd)                                   \
+    "sxtb16 %[t], %[" word "]\n\t" "str %[t], [%[lanes], #" offset_even "]\n\t"          \
+    "sxtb16 %[" word "], %[" word "], ror #8\n\t"                                       \
+    "str %[" word "], [%[lanes], #" offset_odd "]\n\t"
+    __asm__ volatile(
+        "ldr %[g0], [%[r0]]\n\t" "ldr %[g1], [%[r0], #4]\n\t" "ldrb %[t], [%[r0], #8]\n\t"
+        "ldr %[g2], [%[r1]]\n\t" "ldr %[g3], [%[r1], #3]\n\t" "ldrh %[g4], [%[r1], #7]\n\t"
+        "ldr %[g5], [%[r2], #2]\n\t" "ldr %[g6], [%[r2], #5]\n\t"
+        "orr %[g2], %[t], %[g2], lsl #8\n\t"
+        "ldrh %[t], [%[r2]]\n\t"
+        "lsr %[g6], %[g6], #8\n\t"
+        "orr %[g4], %[g4], %[t], lsl #16\n\t"
+        MQ_WIDEN_GROUP("g0", "0", "4") MQ_WIDEN_GROUP("g1", "24", "28")
+        MQ_WIDEN_GROUP("g2", "48", "52") MQ_WIDEN_GROUP("g3", "72", "76")
+        MQ_WIDEN_GROUP("g4", "96", "100") MQ_WIDEN_GROUP("g5", "120", "124")
+        MQ_WIDEN_GROUP("g6", "144", "148")
+        : [g0] "=&r"(g0), [g1] "=&r"(g1), [g2] "=&r"(g2), [g3] "=&r"(g3), [g4] "=&r"(g4),
+          [g5] "=&r"(g5), [g6] "=&r"(g6), [t] "=&r"(t)
+        : [r0] "r"(r0), [r1] "r"(r1), [r2] "r"(r2), [lanes] "r"(lanes)
+        : "memory");
+#undef MQ_WIDEN_GROUP
+#else
+    uint16_t r1_tail, r2_head;
+    memcpy(&r1_tail, r1 + 7, 2);
+    memcpy(&r2_head, r2, 2);
+    const uint32_t groups[7] = {
+        mq_load32(r0), mq_load32(r0 + 4), (uint8_t)r0[8] | mq_load32(r1) << 8, mq_load32(r1 + 3),
+        r1_tail | (uint32_t)r2_head << 16, mq_load32(r2 + 2), mq_load32(r2 + 5) >> 8};
+    for (int g = 0; g < 7; ++g, lanes += LANES_PER_GROUP) {
+        mq_store32(lanes, mq_sxtb16(groups[g]));
+        mq_store32(lanes + 2, mq_sxtb16_ror8(groups[g]));
+    }
+#endif
+}
+
+/*
  * Pixel `pixel`'s column into the block buffer as `slot`. With in_c a multiple of
  * 4 every tap starts a group of four, so taps are widened straight from the
  * input and outside taps are zero-point lanes. Otherwise the bytes are gathered
@@ -213,6 +264,12 @@ static void fill_column(const mq_conv_params_t *p, const int8_t *input, int pixe
         /* bytes first, then whole groups: the padding's bytes are set (to 0) only so
          * that nothing reads memory never written; their weights are 0 */
         const int n = column_length(p), padded = (n + 3) & ~3;
+        if (in_c == 3 && p->k_h == 3 && p->k_w == 3 && p->dil_h == 1 && p->dil_w == 1 &&
+            iy0 >= 0 && iy0 + 3 <= p->in_h && ix0 >= 0 && ix0 + 3 <= p->in_w) {
+            rgb_window3x3(input + ((int32_t)iy0 * p->in_w + ix0) * 3, (int32_t)p->in_w * 3,
+                          slot_lanes(block, 0, slot));
+            return;
+        }
         gather_bytes(p, input, iy0, ix0, gathered);
         for (int i = n; i < padded; ++i) {
             gathered[i] = 0;
@@ -389,34 +446,54 @@ void mq_conv_triples_widened_s8(conv_pass_t *pass);     /* w_before: widened - 1
  * and shift arrays */
 #define MQ_REQUANT_S                                                                   \
     "ldr r6, [sp, #12]\n\t"                                                            \
-    "ldr r7, [sp, #16]\n\t"                                                            \
+    "ldr lr, [sp, #16]\n\t"                                                            \
     "ldr r12, [sp, #20]\n\t"                                                           \
     "ldrd r8, r9, [r6], #8\n\t"                    /* multipliers */                   \
-    "ldrd r10, r11, [r7], #8\n\t"                  /* shifts (<= -1) */                \
+    "ldrd r10, r11, [lr], #8\n\t"                  /* shifts (<= -1) */                \
     "str r6, [sp, #12]\n\t"                                                            \
-    "str r7, [sp, #16]\n\t"                                                            \
+    "str lr, [sp, #16]\n\t"                                                            \
     "rsb r10, r10, #0\n\t"                         /* exponents */                     \
     "rsb r11, r11, #0\n\t"                                                             \
     "sub r6, r10, #1\n\t"                                                              \
     "lsl r6, r12, r6\n\t"                          /* roundings: unit << (e - 1) */    \
-    "sub r7, r11, #1\n\t"                                                              \
-    "lsl r7, r12, r7\n\t"                                                              \
-    MQ_OUT_S("r0", "r8", "r6", "r10") MQ_OUT_S("r1", "r9", "r7", "r11")                \
-    MQ_OUT_S("r2", "r8", "r6", "r10") MQ_OUT_S("r3", "r9", "r7", "r11")                \
-    MQ_OUT_S("r4", "r8", "r6", "r10") MQ_OUT_S("r5", "r9", "r7", "r11")
+    "sub lr, r11, #1\n\t"                                                              \
+    "lsl lr, r12, lr\n\t"                                                              \
+    MQ_OUT_S("r0", "r8", "r6", "r10") MQ_OUT_S("r1", "r9", "lr", "r11")                \
+    MQ_OUT_S("r2", "r8", "r6", "r10") MQ_OUT_S("r3", "r9", "lr", "r11")                \
+    MQ_OUT_S("r4", "r8", "r6", "r10") MQ_OUT_S("r5", "r9", "lr", "r11")
 /* the same from the pair's prepared record (prepare_pairs: [sp, #8] points past its
  * biases), the sums doubled already: no LSL */
 #define MQ_REQUANT_W                                                                   \
     "ldr r6, [sp, #8]\n\t"                                                             \
-    "ldm r6!, {r7-r12}\n\t"          /* multipliers, roundings, exponents */          \
+    "ldm r6!, {r8-r12, lr}\n\t"      /* multipliers, roundings, exponents */          \
     "str r6, [sp, #8]\n\t"                                                             \
-    MQ_OUT_D("r0", "r7", "r9", "r11") MQ_OUT_D("r1", "r8", "r10", "r12")               \
-    MQ_OUT_D("r2", "r7", "r9", "r11") MQ_OUT_D("r3", "r8", "r10", "r12")               \
-    MQ_OUT_D("r4", "r7", "r9", "r11") MQ_OUT_D("r5", "r8", "r10", "r12")
+    MQ_OUT_D("r0", "r8", "r10", "r12") MQ_OUT_D("r1", "r9", "r11", "lr")               \
+    MQ_OUT_D("r2", "r8", "r10", "r12") MQ_OUT_D("r3", "r9", "r11", "lr")               \
+    MQ_OUT_D("r4", "r8", "r10", "r12") MQ_OUT_D("r5", "r9", "r11", "lr")
 
-/* The routine, named `name`, with the group `GROUP` (MQ_GROUP_S or MQ_GROUP_W) and the
+/* the groups of a channel pair and block: four a pass while the block pointer r6 is short of
+ * quads_end, then one at a time up to groups_end (MQ_GROUP_S takes every register but r10
+ * and the bounds are reloaded; MQ_GROUP_W leaves r10 free for them, and its 0-3 groups left
+ * are unrolled) */
+#define MQ_PASSES_S                                                                    \
+    "ldr r11, [sp, #36]\n\t" "cmp r11, r6\n\t" "beq 3f\n"                               \
+    "2:\n\t" MQ_GROUP_S MQ_GROUP_S MQ_GROUP_S MQ_GROUP_S                                 \
+    "ldr r11, [sp, #36]\n\t" "cmp r6, r11\n\t" "bne 2b\n"                               \
+    "3:\n\t" "ldr r11, [sp, #40]\n\t" "cmp r6, r11\n\t" "beq 5f\n"                      \
+    "4:\n\t" MQ_GROUP_S                                                                \
+    "ldr r11, [sp, #40]\n\t" "cmp r6, r11\n\t" "bne 4b\n"
+#define MQ_PASSES_W                                                                    \
+    "ldr r10, [sp, #36]\n\t" "cmp r10, r6\n\t" "beq 3f\n"                               \
+    "2:\n\t" MQ_GROUP_W MQ_GROUP_W MQ_GROUP_W MQ_GROUP_W                                 \
+    "cmp r6, r10\n\t" "bne 2b\n"                                                        \
+    "3:\n\t" "ldr r10, [sp, #40]\n\t"                                                   \
+    "cmp r6, r10\n\t" "beq 5f\n\t" MQ_GROUP_W                                            \
+    "cmp r6, r10\n\t" "beq 5f\n\t" MQ_GROUP_W                                            \
+    "cmp r6, r10\n\t" "beq 5f\n\t" MQ_GROUP_W
+
+/* The routine, named `name`, with the groups `PASSES` (MQ_PASSES_S or MQ_PASSES_W) and the
  * requantization `REQUANT` (MQ_REQUANT_S or MQ_REQUANT_W). */
-#define MQ_CONV_TRIPLES(name, GROUP, REQUANT) \
+#define MQ_CONV_TRIPLES(name, PASSES, REQUANT) \
 __asm__( \
     ".pushsection .text." name ", \"ax\", %progbits\n\t" \
     ".syntax unified\n\t" \
@@ -428,36 +505,19 @@ __asm__( \
     "" name ":\n\t" \
     "push {r4-r11, lr}\n\t" \
     "ldm r0, {r1-r11}\n\t" \
-    "push {r1-r11}\n" \
+    "push {r1-r11}\n\t" \
+    "ldr r7, [sp, #4]\n"                             /* the weights: every pair in turn */ \
     "1:\n\t"                                       /* a channel pair */ \
     "ldr r10, [sp, #8]\n\t" \
-    "ldr r7, [sp, #4]\n\t" \
     "ldr r6, [sp, #0]\n\t" \
     "ldrd r0, r1, [r10], #8\n\t"                   /* the biases */ \
-    "ldr r8, [sp, #36]\n\t" \
     "str r10, [sp, #8]\n\t" \
     "mov r2, r0\n\t" \
     "mov r3, r1\n\t" \
     "mov r4, r0\n\t" \
     "mov r5, r1\n\t" \
-    "cmp r8, r6\n\t" \
-    "beq 3f\n" \
-    "2:\n\t"                                       /* four groups a pass */ \
-    GROUP GROUP GROUP GROUP \
-    "ldr r11, [sp, #36]\n\t" \
-    "cmp r6, r11\n\t" \
-    "bne 2b\n" \
-    "3:\n\t" \
-    "ldr r11, [sp, #40]\n\t" \
-    "cmp r6, r11\n\t" \
-    "beq 5f\n" \
-    "4:\n\t"                                       /* the groups left */ \
-    GROUP \
-    "ldr r11, [sp, #40]\n\t" \
-    "cmp r6, r11\n\t" \
-    "bne 4b\n" \
+    PASSES \
     "5:\n\t" \
-    "str r7, [sp, #4]\n\t" \
     REQUANT \
     "ldr r12, [sp, #24]\n\t" \
     "ldr lr, [sp, #28]\n\t" \
@@ -479,11 +539,13 @@ __asm__( \
     ".size " name ", . - " name "\n\t" \
     ".popsection\n");
 
-MQ_CONV_TRIPLES("mq_conv_triples_saturated_s8", MQ_GROUP_S, MQ_REQUANT_S)
-MQ_CONV_TRIPLES("mq_conv_triples_widened_s8", MQ_GROUP_W, MQ_REQUANT_W)
+MQ_CONV_TRIPLES("mq_conv_triples_saturated_s8", MQ_PASSES_S, MQ_REQUANT_S)
+MQ_CONV_TRIPLES("mq_conv_triples_widened_s8", MQ_PASSES_W, MQ_REQUANT_W)
 #undef MQ_CONV_TRIPLES
 #undef MQ_GROUP_S
 #undef MQ_GROUP_W
+#undef MQ_PASSES_S
+#undef MQ_PASSES_W
 #undef MQ_REQUANT_S
 #undef MQ_REQUANT_W
 #undef MQ_OUT_S
