@@ -258,6 +258,10 @@ static void widen_row(const int8_t *x, int channels, int in_w, int pad_left, int
     inner_start = inner_start < inner_end ? inner_start : inner_end;
     for (int c = 0; c < channels; c += 4, slot += 4 * words) {
         int k = 0;
+        if (inner_start == 1) {                    /* pad_left 1: the zero point, pixel 0 */
+            widen_pair(zero4, mq_load32(x + c), slot, words, 0);
+            k = 1;
+        }
         for (; k < inner_start; ++k) {
             const int ia = 2 * k - pad_left, ib = ia + 1;
             widen_pair(ia >= 0 && ia < in_w ? mq_load32(x + ia * channels + c) : zero4,
@@ -265,8 +269,48 @@ static void widen_row(const int8_t *x, int channels, int in_w, int pad_left, int
                        slot, words, k);
         }
         const int8_t *pixel = x + (2 * k - pad_left) * channels + c;
+#if MQ_DSP
+        if (k < inner_end) {
+            /* widen_pair in a loop of its own (GCC's schedule spilled the four plane
+             * pointers: 31 cycles a pair of pixels, this ~23) */
+            uint32_t *plane = slot + k, *plane3 = slot + 3 * words + k;
+            const uint32_t *const end = slot + inner_end;
+            const int32_t plane_bytes = 4 * words;
+            uint32_t a, b, even_a, even_b, t;
+            __asm__ volatile(
+                "1:\n\t"
+                "ldr %[a], [%[px]]\n\t"
+                "ldr %[b], [%[px], %[ch]]\n\t"
+                "add %[px], %[px], %[ch], lsl #1\n\t"
+                "sxtb16 %[even_a], %[a]\n\t"
+                "sxtb16 %[a], %[a], ror #8\n\t"
+                "sxtb16 %[even_b], %[b]\n\t"
+                "sxtb16 %[b], %[b], ror #8\n\t"
+                "pkhbt %[t], %[even_a], %[even_b], lsl #16\n\t"
+                "str %[t], [%[plane]]\n\t"                       /* channel c */
+                "pkhbt %[t], %[a], %[b], lsl #16\n\t"
+                "str %[t], [%[plane], %[pb]]\n\t"                /* c + 1 */
+                "pkhtb %[t], %[even_b], %[even_a], asr #16\n\t"
+                "str %[t], [%[plane], %[pb], lsl #1]\n\t"        /* c + 2 */
+                "pkhtb %[t], %[b], %[a], asr #16\n\t"
+                "str %[t], [%[plane3]], #4\n\t"                  /* c + 3 */
+                "add %[plane], %[plane], #4\n\t"
+                "cmp %[plane], %[end]\n\t"
+                "bne 1b\n\t"
+                : [px] "+r"(pixel), [plane] "+r"(plane), [plane3] "+r"(plane3), [a] "=&r"(a),
+                  [b] "=&r"(b), [even_a] "=&r"(even_a), [even_b] "=&r"(even_b), [t] "=&r"(t)
+                : [ch] "r"(channels), [pb] "r"(plane_bytes), [end] "r"(end)
+                : "cc", "memory");
+            k = inner_end;
+        }
+#else
         for (; k < inner_end; ++k, pixel += 2 * channels) {
             widen_pair(mq_load32(pixel), mq_load32(pixel + channels), slot, words, k);
+        }
+#endif
+        if (k < words && 2 * k - pad_left == in_w - 1) {   /* the last pixel, the zero point */
+            widen_pair(mq_load32(x + (in_w - 1) * channels + c), zero4, slot, words, k);
+            ++k;
         }
         for (; k < words; ++k) {
             const int ia = 2 * k - pad_left, ib = ia + 1;
@@ -548,8 +592,9 @@ static void depthwise_rows(const mq_conv_params_t *p, const int8_t *input,
  * assembly routine (GCC's schedule of the C kept the pointers on the stack around the
  * twelve-register window and spent ~130 cycles a group outside it; this one ~75). Per
  * group: the four sums start at the folded biases (LDM), the nine taps as in
- * window3x3_x4 (11 cycles each), then per channel LSL, SMMULR, the rounding shift with the
- * output offset folded in (mq_requant_folded) and SSAT #8, and four STRBs.
+ * window3x3_x4 (11 cycles each), then per channel SMMULR (weights and biases laid out
+ * doubled: depthwise_prepared), the rounding shift with the output offset folded in
+ * (mq_requant_folded) and SSAT #8, and four STRBs.
  *
  * r0 points at a dw_pass (copied onto the stack at entry: its fields are [sp, #4i]).
  * Registers in the window: r0-r3 the sums, r4 the tap's pointer, r5 its input word, r6 the
@@ -578,10 +623,11 @@ void mq_depthwise_pixel3x3_saturated_s8(dw_pass_t *pass);
     "smlabb r0, r6, r7, r0\n\t" "smlatt r2, r6, r7, r2\n\t"                            \
     "smlabb r1, r5, r8, r1\n\t" "smlatt r3, r5, r8, r3\n\t"
 #define MQ_NEXT_S(t) "ldr r4, [r10, #" t "]\n\t"
-/* sum s, multiplier m, shift h (<= -1) -> the output byte in s (r9: the rounding) */
+/* sum s (doubled), multiplier m, shift h (<= -1) -> the output byte in s (r9: the
+ * rounding) */
 #define MQ_OUT_DW(s, m, h)                                                              \
     "rsb " h ", " h ", #0\n\t" "sub r9, " h ", #1\n\t" "lsl r9, r12, r9\n\t"           \
-    "lsl " s ", " s ", #1\n\t" "smmulr " s ", " s ", " m "\n\t"                        \
+    "smmulr " s ", " s ", " m "\n\t"                                                     \
     "add " s ", " s ", " s ", asr #31\n\t" "add " s ", " s ", r9\n\t"                   \
     "asr " s ", " s ", " h "\n\t" "ssat " s ", #8, " s "\n\t"
 
@@ -656,27 +702,35 @@ static void depthwise_prepared(const mq_conv_params_t *p, const int8_t *input,
     int32_t *folded = (int32_t *)(void *)(scratch + 2 * taps * channels);
     int8_t *zero_row = scratch + 2 * taps * channels + 4 * channels;
     const int32_t input_offset = p->input_offset;
+    const int rows3 = p->k_h == 3 && p->k_w == 3;
+#if MQ_DSP
+    /* the assembly routine's layers: weights and biases doubled, so that its sums come out
+     * as 2 * sum (|sum| < 2^30: requant_fast), the operand SMMULR takes without an LSL */
+    const int assembly = rows3 && q_in->fast && q_in->full_range;
+#else
+    const int assembly = 0;
+#endif
     for (int c = 0; c < channels; c += 4) {
         uint32_t *group = lanes + (c / 4) * 2 * taps;
         int32_t sum[4] = {0, 0, 0, 0};
         for (int t = 0; t < taps; ++t) {
             const int8_t *w = filter + t * channels + c;
-            const uint32_t w4 = mq_load32(w);
-            group[2 * t] = mq_sxtb16(w4);
-            group[2 * t + 1] = mq_sxtb16_ror8(w4);
+            const uint32_t w4 = mq_load32(w), even = mq_sxtb16(w4), odd = mq_sxtb16_ror8(w4);
+            group[2 * t] = assembly ? mq_sadd16(even, even) : even;
+            group[2 * t + 1] = assembly ? mq_sadd16(odd, odd) : odd;
             for (int i = 0; i < 4; ++i) {
                 sum[i] += w[i];
             }
         }
         for (int i = 0; i < 4; ++i) {
-            folded[c + i] = (bias ? bias[c + i] : 0) + input_offset * sum[i];
+            const int32_t start = (bias ? bias[c + i] : 0) + input_offset * sum[i];
+            folded[c + i] = assembly ? (int32_t)(2u * (uint32_t)start) : start;
         }
     }
     memset(zero_row, (int8_t)(-input_offset), (size_t)channels);
     mq_requant_t q = *q_in;
     q.bias = NULL;                                 /* folded into the accumulators' start */
     const int8_t *tap_rows[MQ_DEPTHWISE_MAX_TAPS];
-    const int rows3 = p->k_h == 3 && p->k_w == 3;
     const int32_t row_bytes = (int32_t)p->in_w * channels;
     for (int oy = 0; oy < p->out_h; ++oy) {
         const int iy0 = oy * p->stride_h - p->pad_top;
@@ -704,7 +758,7 @@ static void depthwise_prepared(const mq_conv_params_t *p, const int8_t *input,
             int8_t *out = output + ((int32_t)oy * p->out_w + ox) * channels;
             const uint32_t *group = lanes;
 #if MQ_DSP
-            if (rows3 && q.fast && q.full_range) {          /* the assembly routine's case */
+            if (assembly) {
                 dw_pass_t pass = {tap_rows, channels, lanes, folded, q.multiplier, q.shift,
                                   q.rounding_unit, out, 0};
                 mq_depthwise_pixel3x3_saturated_s8(&pass);
