@@ -30,12 +30,17 @@
  * at one cycle each after the first (TRM section 3.3.2), then the odd words: 26 cycles
  * per 24 MACs. Three pixels, not two, is what fourteen registers allow (six sums,
  * two pointers, three words of weights, three of pixels); two pixels took 19 cycles
- * per 16 MACs and read every weight half as often again from flash.
+ * per 16 MACs and read every weight half as often again from flash. Where the code
+ * generator found room in the arena, a layer's first p->prepared_pairs channel pairs are
+ * prepared in scratch once per call (prepare_pairs: weights widened and doubled, a
+ * requantization record per pair) and run through a second loop: 24 cycles per 24 MACs,
+ * no SXTB16 and no flash wait states.
  *
  * Requantization (requant_fast layers, the usual case): the sums start at the biases,
  * and each output takes SMMULR, the rounding shift with the output offset folded into
  * its rounding term (mq_requant_folded) and SSAT when the activation range is all of
- * int8: seven instructions per output byte, its store included.
+ * int8: seven instructions per output byte, its store included (six for prepared pairs,
+ * whose sums come out doubled: no LSL).
  *
  * Output pixels are taken three at a time, the last one or two (pixels % 3) one
  * channel at a time. A block's outputs are written after its three columns are
@@ -44,9 +49,11 @@
  *
  * scratch, 4-byte aligned, K = k_h*k_w*in_c: 24 bytes per started group of four
  * entries (the widened block), plus K rounded up to 4 bytes for gathering bytes
- * first when in_c is not a multiple of 4.
- * The code generator sizes it (codegen/emit.py, conv_scratch_bytes) and the
- * arena plan gives each convolution its own span for the length of the call.
+ * first when in_c is not a multiple of 4, then the prepared pairs (16 bytes per group
+ * and pair, 32 per pair's record).
+ * The code generator sizes it (codegen/emit.py, conv_scratch_bytes and
+ * conv_prepared_pairs_bytes) and the arena plan gives each convolution its own span for
+ * the length of the call.
  */
 #include "mq_nn.h"
 
