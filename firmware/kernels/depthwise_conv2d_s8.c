@@ -187,10 +187,10 @@ int mq_depthwise_rows(const mq_conv_params_t *p)
            p->pad_left <= 1 && p->out_w >= MQ_DEPTHWISE_ROWS_MIN_WIDTH;
 }
 
-/* 16-bit lanes of a plane row on the rows path: the columns j = ix + pad_left its passes
- * read (the words (ox, ox + 1) and (ox + 2, ox + 3) of every even ox < out_w); even. */
 #define ROWS_WEIGHT_WORDS 5   /* (w00, w01), (w10, w11), (w20, w21), (w02, w12), (w22, 0) */
 
+/* 16-bit lanes of a plane row on the rows path: the columns j = ix + pad_left its passes
+ * read (the words (ox, ox + 1) and (ox + 2, ox + 3) of every even ox < out_w); even. */
 static uint32_t rows_lanes(const mq_conv_params_t *p)
 {
     return (((uint32_t)p->out_w + 1u) & ~1u) + 2u;
@@ -233,8 +233,8 @@ uint32_t mq_depthwise_scratch_bytes(const mq_conv_params_t *p)
  * copied into the planes (each input row once, into slot iy % 3), and no input byte is read
  * afterwards except rows below its window.
  *
- * scratch (mq_depthwise_scratch_bytes): weights [channel][row][(w0, w1), (w2, 0)] as
- * words, folded biases, the zero-point row, three slots of [channel][lanes] planes, and
+ * scratch (mq_depthwise_scratch_bytes): weights, ROWS_WEIGHT_WORDS words a channel (each
+ * row's (w0, w1), then the first two rows' w2 and the last row's), folded biases, the zero-point row, three slots of [channel][lanes] planes, and
  * the sums of an output row.
  */
 static MQ_ALWAYS_INLINE void widen_pair(uint32_t xa, uint32_t xb, uint32_t *plane, int32_t words,
@@ -248,25 +248,19 @@ static MQ_ALWAYS_INLINE void widen_pair(uint32_t xa, uint32_t xb, uint32_t *plan
     plane[3 * words + k] = mq_pack_hi(odd_a, odd_b);       /* c + 3 */
 }
 
-/* Input row x (in_w pixels of `channels` bytes) into one slot of planes. */
+/* Input row x (in_w pixels of `channels` bytes) into one slot of planes: pair k holds
+ * pixels ix = 2k - pad_left and ix + 1 (pad_left 0 or 1, in_w >= 2 on the rows path). */
 static void widen_row(const int8_t *x, int channels, int in_w, int pad_left, int32_t words,
                       uint32_t zero4, uint32_t *slot)
 {
-    /* pairs k whose two pixels ix = 2k - pad_left, 2k - pad_left + 1 both lie inside */
-    int inner_start = (pad_left + 1) / 2, inner_end = (in_w + pad_left) / 2;
+    /* the pairs [pad_left, inner_end) have both pixels inside */
+    int inner_end = (in_w + pad_left) / 2;
     inner_end = inner_end < words ? inner_end : words;
-    inner_start = inner_start < inner_end ? inner_start : inner_end;
     for (int c = 0; c < channels; c += 4, slot += 4 * words) {
         int k = 0;
-        if (inner_start == 1) {                    /* pad_left 1: the zero point, pixel 0 */
+        if (pad_left) {                            /* the zero point, pixel 0 */
             widen_pair(zero4, mq_load32(x + c), slot, words, 0);
             k = 1;
-        }
-        for (; k < inner_start; ++k) {
-            const int ia = 2 * k - pad_left, ib = ia + 1;
-            widen_pair(ia >= 0 && ia < in_w ? mq_load32(x + ia * channels + c) : zero4,
-                       ib >= 0 && ib < in_w ? mq_load32(x + ib * channels + c) : zero4,
-                       slot, words, k);
         }
         const int8_t *pixel = x + (2 * k - pad_left) * channels + c;
 #if MQ_DSP
@@ -312,17 +306,14 @@ static void widen_row(const int8_t *x, int channels, int in_w, int pad_left, int
             widen_pair(mq_load32(x + (in_w - 1) * channels + c), zero4, slot, words, k);
             ++k;
         }
-        for (; k < words; ++k) {
-            const int ia = 2 * k - pad_left, ib = ia + 1;
-            widen_pair(ia >= 0 && ia < in_w ? mq_load32(x + ia * channels + c) : zero4,
-                       ib >= 0 && ib < in_w ? mq_load32(x + ib * channels + c) : zero4,
-                       slot, words, k);
+        for (; k < words; ++k) {                   /* past the input: the zero point */
+            widen_pair(zero4, zero4, slot, words, k);
         }
     }
 }
 
 /* One window row into a stride-1 pair of sums (see above): `pair` holds (w0, w1), `third`
- * w2 in its low (MQ_LO) or high (MQ_HI) lane. */
+ * w2 in the lane that `bottom` (output j) and `top` (output j + 1) multiply by. */
 #define MQ_ROW_PAIR(row, pair, third, bottom, top)                                      \
     do {                                                                                \
         const uint32_t a_ = (row)[k], b_ = (row)[k + 1];                                \
